@@ -1,0 +1,90 @@
+import { Config, Context, Effect, Layer, Option, type Redacted } from "effect"
+
+/** Where TLS material comes from: inline PEM text, or a file holding it. */
+export type Pem = { readonly _tag: "Inline"; readonly pem: Redacted.Redacted } | {
+  readonly _tag: "File"
+  readonly path: string
+}
+
+export interface KafkaSettings {
+  /** None means "no Kafka configured": the service runs against the in-memory broker (embedded demo). */
+  readonly brokers: Option.Option<ReadonlyArray<string>>
+  readonly clientId: string
+  readonly ssl: Option.Option<{
+    readonly ca: Option.Option<Pem>
+    readonly cert: Option.Option<Pem>
+    readonly key: Option.Option<Pem>
+    readonly rejectUnauthorized: boolean
+  }>
+  readonly sasl: Option.Option<{
+    readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512"
+    readonly username: string
+    readonly password: Redacted.Redacted
+  }>
+  readonly connectionTimeoutMs: number
+  readonly requestTimeoutMs: number
+  /** Upper bound on records fetched but not yet taken by the pipeline (back-pressure). */
+  readonly maxBufferedRecords: number
+  readonly maxBytesPerPartition: number
+  readonly partitionsConsumedConcurrently: number
+}
+
+const pem = (name: string): Config.Config<Option.Option<Pem>> =>
+  Config.all({
+    inline: Config.option(Config.Redacted(name)),
+    file: Config.option(Config.String(`${name}_FILE`))
+  }).pipe(Config.map(({ file, inline }): Option.Option<Pem> =>
+    Option.isSome(inline)
+      ? Option.some({ _tag: "Inline", pem: inline.value })
+      : Option.map(file, (path) => ({ _tag: "File", path }))
+  ))
+
+const brokerList = Config.String("KAFKA_BOOTSTRAP_SERVERS").pipe(
+  Config.map((s) => s.split(",").map((b) => b.trim()).filter((b) => b.length > 0))
+)
+
+export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
+  brokers: Config.option(brokerList),
+  clientId: Config.String("KAFKA_CLIENT_ID").pipe(Config.withDefault("tributary")),
+  ssl: Config.all({
+    enabled: Config.Boolean("KAFKA_SSL").pipe(Config.withDefault(false)),
+    ca: pem("KAFKA_SSL_CA"),
+    cert: pem("KAFKA_SSL_CERT"),
+    key: pem("KAFKA_SSL_KEY"),
+    rejectUnauthorized: Config.Boolean("KAFKA_SSL_REJECT_UNAUTHORIZED").pipe(Config.withDefault(true))
+  }).pipe(Config.map(({ enabled, ...tls }) =>
+    enabled || Option.isSome(tls.ca) || Option.isSome(tls.cert) ? Option.some(tls) : Option.none()
+  )),
+  sasl: Config.option(Config.all({
+    mechanism: Config.Literals(["plain", "scram-sha-256", "scram-sha-512"], "KAFKA_SASL_MECHANISM"),
+    username: Config.String("KAFKA_SASL_USERNAME"),
+    password: Config.Redacted("KAFKA_SASL_PASSWORD")
+  })),
+  connectionTimeoutMs: Config.Int("KAFKA_CONNECTION_TIMEOUT_MS").pipe(Config.withDefault(10_000)),
+  requestTimeoutMs: Config.Int("KAFKA_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
+  maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(50_000)),
+  maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
+  partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2))
+})
+
+export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("tributary/config/KafkaConfig") {
+  static readonly layer = Layer.effect(KafkaConfig, Effect.map(kafkaSettings, KafkaConfig.of))
+  static readonly layerWith = (
+    settings: Partial<Omit<KafkaSettings, "brokers">> & { readonly brokers: ReadonlyArray<string> }
+  ) =>
+    Layer.succeed(
+      KafkaConfig,
+      KafkaConfig.of({
+        clientId: "tributary-test",
+        ssl: Option.none(),
+        sasl: Option.none(),
+        connectionTimeoutMs: 10_000,
+        requestTimeoutMs: 30_000,
+        maxBufferedRecords: 50_000,
+        maxBytesPerPartition: 4 * 1024 * 1024,
+        partitionsConsumedConcurrently: 2,
+        ...settings,
+        brokers: Option.some(settings.brokers)
+      })
+    )
+}

@@ -1,0 +1,274 @@
+import { Context, Effect, Layer } from "effect"
+import { Partitioners, type PartitionerArgs } from "kafkajs"
+import { KafkaAdmin, type TopicSpec } from "./KafkaAdmin.ts"
+import { KafkaError } from "./KafkaError.ts"
+import {
+  type AssignedPartition,
+  type CommitOffset,
+  type KafkaRecord,
+  type OutgoingRecord,
+  partitionKey,
+  type TopicPartition
+} from "./KafkaRecord.ts"
+import { KafkaSink } from "./KafkaSink.ts"
+import { KafkaSource, type SubscribeOptions } from "./KafkaSource.ts"
+import { SubscriptionBuffer } from "./SubscriptionBuffer.ts"
+
+/**
+ * A Kafka broker in process memory: partitioned logs, consumer groups with range assignment and
+ * committed offsets (with metadata), headers, and atomic "transactions". It implements the same
+ * KafkaSource / KafkaSink / KafkaAdmin services as the kafkajs layers, for unit tests and the demo.
+ */
+export class InMemoryBroker extends Context.Service<InMemoryBroker, BrokerState>()("tributary/kafka/InMemoryBroker") {
+  static readonly layer = (options?: { readonly defaultPartitions?: number; readonly maxBatchSize?: number }) =>
+    Layer.sync(InMemoryBroker, () => new BrokerState(options?.defaultPartitions ?? 1, options?.maxBatchSize ?? 500))
+
+  /** KafkaSource, KafkaSink and KafkaAdmin over the broker in context. */
+  static readonly layerKafka = Layer.mergeAll(
+    Layer.effect(KafkaSource, Effect.map(InMemoryBroker, (b) => KafkaSource.of({ subscribe: (o) => b.subscribe(o) }))),
+    Layer.effect(KafkaSink, Effect.map(InMemoryBroker, (b) => b.sink())),
+    Layer.effect(KafkaAdmin, Effect.map(InMemoryBroker, (b) => b.admin()))
+  )
+
+  /** A fresh broker with the Kafka services on top, the broker itself exposed for inspection. */
+  static readonly layerWithKafka = (options?: { readonly defaultPartitions?: number; readonly maxBatchSize?: number }) =>
+    InMemoryBroker.layerKafka.pipe(Layer.provideMerge(InMemoryBroker.layer(options)))
+}
+
+interface Member {
+  readonly id: number
+  readonly options: SubscribeOptions
+  readonly buffer: SubscriptionBuffer
+  readonly positions: Map<string, bigint>
+  assignment: Array<TopicPartition>
+}
+
+interface Group {
+  readonly committed: Map<string, { offset: string; metadata: string | undefined }>
+  readonly members: Map<number, Member>
+}
+
+export class BrokerState {
+  private readonly logs = new Map<string, Array<Array<KafkaRecord>>>()
+  private readonly groups = new Map<string, Group>()
+  private readonly partitioner = Partitioners.DefaultPartitioner()
+  private waiters: Array<() => void> = []
+  private nextMemberId = 0
+  readonly defaultPartitions: number
+  readonly maxBatchSize: number
+
+  constructor(defaultPartitions: number, maxBatchSize: number) {
+    this.defaultPartitions = defaultPartitions
+    this.maxBatchSize = maxBatchSize
+  }
+
+  createTopic(spec: TopicSpec): void {
+    if (!this.logs.has(spec.topic)) {
+      this.logs.set(spec.topic, Array.from({ length: spec.partitions }, () => []))
+      this.rebalanceAll()
+    }
+  }
+
+  /** All records of a topic, partition by partition, for assertions. */
+  read(topic: string): ReadonlyArray<ReadonlyArray<KafkaRecord>> {
+    return this.logs.get(topic) ?? []
+  }
+
+  committed(groupId: string, tp: TopicPartition) {
+    return this.groups.get(groupId)?.committed.get(partitionKey(tp))
+  }
+
+  append(records: ReadonlyArray<OutgoingRecord>): void {
+    for (const r of records) {
+      const log = this.log(r.topic)
+      const key = toBuffer(r.key ?? null)
+      const partition = r.partition ?? this.partitionFor(r.topic, log.length, key)
+      const target = log[partition]
+      if (target === undefined) throw new Error(`topic ${r.topic} has no partition ${partition}`)
+      const headers: Record<string, Buffer> = {}
+      for (const [k, v] of Object.entries(r.headers ?? {})) headers[k] = toBuffer(v) ?? Buffer.alloc(0)
+      target.push({
+        topic: r.topic,
+        partition,
+        offset: String(target.length),
+        timestamp: r.timestamp ?? Date.now(),
+        key,
+        value: toBuffer(r.value),
+        headers
+      })
+    }
+    this.notify()
+  }
+
+  commit(groupId: string, offsets: ReadonlyArray<CommitOffset>, onlyOwnedBy?: Member): void {
+    const group = this.group(groupId)
+    for (const o of offsets) {
+      if (onlyOwnedBy !== undefined && !onlyOwnedBy.buffer.isAssigned(o)) continue
+      group.committed.set(partitionKey(o), { offset: o.offset, metadata: o.metadata })
+    }
+  }
+
+  subscribe(options: SubscribeOptions) {
+    const self = this
+    return Effect.gen(function*() {
+      const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? 50_000)
+      const member: Member = { id: self.nextMemberId++, options, buffer, positions: new Map(), assignment: [] }
+      const group = self.group(options.groupId)
+      let running = true
+      yield* Effect.acquireRelease(
+        Effect.sync(() => {
+          for (const t of options.topics) self.log(t)
+          group.members.set(member.id, member)
+          self.rebalance(group)
+          void self.fetchLoop(member, () => running)
+        }),
+        () =>
+          Effect.sync(() => {
+            running = false
+            buffer.close()
+            group.members.delete(member.id)
+            self.rebalance(group)
+          })
+      )
+      return {
+        events: buffer.events,
+        commit: (offsets: ReadonlyArray<CommitOffset>) => Effect.sync(() => self.commit(options.groupId, offsets, member)),
+        bufferedRecords: Effect.sync(() => buffer.gate.size)
+      }
+    })
+  }
+
+  sink(): KafkaSink["Service"] {
+    return KafkaSink.of({
+      send: (records) => this.guard("produce", () => this.append(records)),
+      transactional: () =>
+        Effect.succeed({
+          sendAndCommit: (records, { groupId, offsets }) =>
+            this.guard("transaction", () => {
+              this.append(records)
+              this.commit(groupId, offsets)
+            })
+        })
+    })
+  }
+
+  admin(): KafkaAdmin["Service"] {
+    return KafkaAdmin.of({
+      createTopics: (specs) => Effect.sync(() => specs.forEach((s) => this.createTopic(s))),
+      topicOffsets: (topic) =>
+        Effect.sync(() => (this.logs.get(topic) ?? []).map((p, partition) => ({ partition, low: "0", high: String(p.length) }))),
+      committedOffsets: (groupId, topic) =>
+        Effect.sync(() =>
+          (this.logs.get(topic) ?? []).map((_, partition) => {
+            const c = this.committed(groupId, { topic, partition })
+            return { partition, offset: c?.offset, metadata: c?.metadata }
+          })
+        )
+    })
+  }
+
+  private guard(operation: string, f: () => void) {
+    return Effect.try({
+      try: f,
+      catch: (cause) => new KafkaError({ operation, message: String(cause), cause })
+    })
+  }
+
+  private log(topic: string): Array<Array<KafkaRecord>> {
+    let log = this.logs.get(topic)
+    if (log === undefined) {
+      log = Array.from({ length: this.defaultPartitions }, () => [])
+      this.logs.set(topic, log)
+      this.rebalanceAll()
+    }
+    return log
+  }
+
+  private partitionFor(topic: string, partitions: number, key: Buffer | null): number {
+    const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
+      partitionId,
+      leader: 0,
+      partitionErrorCode: 0,
+      replicas: [0],
+      isr: [0]
+    }))
+    return this.partitioner({ topic, partitionMetadata, message: { key, value: null } } as PartitionerArgs)
+  }
+
+  private group(groupId: string): Group {
+    let group = this.groups.get(groupId)
+    if (group === undefined) {
+      group = { committed: new Map(), members: new Map() }
+      this.groups.set(groupId, group)
+    }
+    return group
+  }
+
+  private rebalanceAll(): void {
+    for (const g of this.groups.values()) this.rebalance(g)
+  }
+
+  /** Range assignment, like Kafka's default: each topic's partitions split into contiguous runs. */
+  private rebalance(group: Group): void {
+    const members = [...group.members.values()].sort((a, b) => a.id - b.id)
+    const next = new Map<number, Array<TopicPartition>>(members.map((m) => [m.id, []]))
+    const topics = [...new Set(members.flatMap((m) => m.options.topics))].sort()
+    for (const topic of topics) {
+      const subscribers = members.filter((m) => m.options.topics.includes(topic))
+      const count = this.logs.get(topic)?.length ?? 0
+      const per = Math.floor(count / subscribers.length)
+      const extra = count % subscribers.length
+      let partition = 0
+      subscribers.forEach((m, i) => {
+        const n = per + (i < extra ? 1 : 0)
+        for (let k = 0; k < n; k++) next.get(m.id)!.push({ topic, partition: partition++ })
+      })
+    }
+    for (const m of members) {
+      const assignment = next.get(m.id)!
+      m.assignment = assignment
+      m.positions.clear()
+      const assigned: Array<AssignedPartition> = assignment.map((tp) => {
+        const c = group.committed.get(partitionKey(tp))
+        const start = c !== undefined
+          ? BigInt(c.offset)
+          : m.options.fromBeginning === false
+          ? BigInt(this.logs.get(tp.topic)?.[tp.partition]?.length ?? 0)
+          : 0n
+        m.positions.set(partitionKey(tp), start)
+        return { ...tp, committedOffset: c?.offset, committedMetadata: c?.metadata }
+      })
+      m.buffer.reassign(assigned)
+    }
+    this.notify()
+  }
+
+  private async fetchLoop(member: Member, running: () => boolean): Promise<void> {
+    while (running()) {
+      let delivered = false
+      for (const tp of member.assignment) {
+        const key = partitionKey(tp)
+        const position = member.positions.get(key)
+        const log = this.logs.get(tp.topic)?.[tp.partition]
+        if (position === undefined || log === undefined || position >= BigInt(log.length)) continue
+        const epoch = member.buffer.epochOf(tp)
+        const records = log.slice(Number(position), Number(position) + this.maxBatchSize)
+        const ok = await member.buffer.offer({ _tag: "Batch", ...tp, records }, epoch)
+        if (ok && member.buffer.epochOf(tp) === epoch) {
+          member.positions.set(key, position + BigInt(records.length))
+          delivered = true
+        }
+      }
+      if (!delivered && running()) await new Promise<void>((resolve) => this.waiters.push(resolve))
+    }
+  }
+
+  private notify(): void {
+    const waiters = this.waiters
+    this.waiters = []
+    for (const w of waiters) w()
+  }
+}
+
+const toBuffer = (v: Buffer | string | null): Buffer | null =>
+  v === null ? null : typeof v === "string" ? Buffer.from(v, "utf8") : v

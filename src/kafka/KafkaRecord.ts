@@ -1,0 +1,71 @@
+/**
+ * The shapes that cross the Kafka boundary. Both the kafkajs layers and the in-memory broker speak
+ * exactly these, so pipelines and tests never see a driver type.
+ */
+
+/** A consumed record. `offset` is a decimal string because Kafka offsets are 64-bit. */
+export interface KafkaRecord {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+  /** Record timestamp in epoch milliseconds (producer or broker time). */
+  readonly timestamp: number
+  readonly key: Buffer | null
+  readonly value: Buffer | null
+  readonly headers: Readonly<Record<string, Buffer>>
+}
+
+/** A record to produce. `partition` unset means "partition by key" (murmur2, as Java clients do). */
+export interface OutgoingRecord {
+  readonly topic: string
+  readonly key?: Buffer | string | null | undefined
+  readonly value: Buffer | string | null
+  readonly headers?: Readonly<Record<string, Buffer | string>> | undefined
+  readonly partition?: number | undefined
+  readonly timestamp?: number | undefined
+}
+
+export interface TopicPartition {
+  readonly topic: string
+  readonly partition: number
+}
+
+/** An offset to commit: the next offset to read, as Kafka defines it, plus optional metadata. */
+export interface CommitOffset extends TopicPartition {
+  readonly offset: string
+  readonly metadata?: string | undefined
+}
+
+/** A partition handed to this consumer, with what the group committed for it (if anything). */
+export interface AssignedPartition extends TopicPartition {
+  readonly committedOffset: string | undefined
+  readonly committedMetadata: string | undefined
+}
+
+/** Records of one partition, in offset order. */
+export interface RecordBatch extends TopicPartition {
+  readonly _tag: "Batch"
+  readonly records: ReadonlyArray<KafkaRecord>
+}
+
+export interface PartitionsAssigned {
+  readonly _tag: "Assigned"
+  readonly partitions: ReadonlyArray<AssignedPartition>
+}
+
+export interface PartitionsRevoked {
+  readonly _tag: "Revoked"
+  readonly partitions: ReadonlyArray<TopicPartition>
+}
+
+/**
+ * What a subscription emits, in order. After `Revoked` no batch of those partitions arrives until
+ * they are `Assigned` again, and then delivery restarts at the committed offset.
+ */
+export type SourceEvent = RecordBatch | PartitionsAssigned | PartitionsRevoked
+
+export const partitionKey = (tp: TopicPartition): string => `${tp.topic}:${tp.partition}`
+
+export const nextOffset = (offset: string): string => (BigInt(offset) + 1n).toString()
+
+export const headerString = (record: KafkaRecord, name: string): string | undefined => record.headers[name]?.toString("utf8")

@@ -1,0 +1,98 @@
+import { Context, Effect, Layer, type Scope } from "effect"
+import { CompressionTypes, type Message, type Producer, type TopicMessages } from "kafkajs"
+import { KafkaClient } from "./KafkaClient.ts"
+import { type KafkaError, kafkaError } from "./KafkaError.ts"
+import type { CommitOffset, OutgoingRecord } from "./KafkaRecord.ts"
+
+/** Produces records and, atomically, the consumer offsets that led to them (Kafka transactions). */
+export interface TransactionalProducer {
+  /**
+   * Writes `records` and commits `offsets` for `groupId` in one Kafka transaction: a read-committed
+   * consumer sees the records exactly when the offsets are committed. Aborts on failure.
+   */
+  readonly sendAndCommit: (
+    records: ReadonlyArray<OutgoingRecord>,
+    commit: { readonly groupId: string; readonly offsets: ReadonlyArray<CommitOffset> }
+  ) => Effect.Effect<void, KafkaError>
+}
+
+export class KafkaSink extends Context.Service<KafkaSink, {
+  /** Batched produce; resolves when every record is acknowledged by all in-sync replicas. */
+  readonly send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, KafkaError>
+  readonly transactional: (transactionalId: string) => Effect.Effect<TransactionalProducer, KafkaError, Scope.Scope>
+}>()("tributary/kafka/KafkaSink") {
+  static readonly layer = Layer.effect(
+    KafkaSink,
+    Effect.gen(function*() {
+      const { kafka } = yield* KafkaClient
+      const producer = yield* connected(kafka.producer({ allowAutoTopicCreation: true }), "producer connect")
+
+      const send = (records: ReadonlyArray<OutgoingRecord>) =>
+        records.length === 0 ? Effect.void : Effect.tryPromise({
+          try: () => producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1, compression: CompressionTypes.None }),
+          catch: kafkaError("produce")
+        }).pipe(Effect.asVoid)
+
+      const transactional = Effect.fn("KafkaSink.transactional")(function*(transactionalId: string) {
+        const txProducer = yield* connected(
+          kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true }),
+          "transactional producer connect"
+        )
+        const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, offsets }) =>
+          Effect.tryPromise({
+            try: async () => {
+              const tx = await txProducer.transaction()
+              try {
+                if (records.length > 0) await tx.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 })
+                if (offsets.length > 0) {
+                  await tx.sendOffsets({ consumerGroupId: groupId, topics: groupByTopic(offsets) })
+                }
+                await tx.commit()
+              } catch (error) {
+                await tx.abort().catch(() => undefined)
+                throw error
+              }
+            },
+            catch: kafkaError("transaction")
+          })
+        return { sendAndCommit }
+      })
+
+      return KafkaSink.of({ send, transactional })
+    })
+  )
+}
+
+const connected = (producer: Producer, operation: string) =>
+  Effect.acquireRelease(
+    Effect.tryPromise({ try: () => producer.connect().then(() => producer), catch: kafkaError(operation) }),
+    (p) => Effect.promise(() => p.disconnect().catch(() => undefined))
+  )
+
+/** Groups records by topic, keeping their order, as kafkajs' sendBatch wants them. */
+export const toTopicMessages = (records: ReadonlyArray<OutgoingRecord>): Array<TopicMessages> => {
+  const byTopic = new Map<string, Array<Message>>()
+  for (const r of records) {
+    let messages = byTopic.get(r.topic)
+    if (messages === undefined) {
+      messages = []
+      byTopic.set(r.topic, messages)
+    }
+    const message: Message = { key: r.key ?? null, value: r.value }
+    if (r.headers !== undefined) message.headers = { ...r.headers }
+    if (r.partition !== undefined) message.partition = r.partition
+    if (r.timestamp !== undefined) message.timestamp = String(r.timestamp)
+    messages.push(message)
+  }
+  return [...byTopic].map(([topic, messages]) => ({ topic, messages }))
+}
+
+const groupByTopic = (offsets: ReadonlyArray<CommitOffset>) => {
+  const byTopic = new Map<string, Array<{ partition: number; offset: string; metadata?: string }>>()
+  for (const o of offsets) {
+    const list = byTopic.get(o.topic) ?? []
+    list.push({ partition: o.partition, offset: o.offset, ...(o.metadata === undefined ? {} : { metadata: o.metadata }) })
+    byTopic.set(o.topic, list)
+  }
+  return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))
+}

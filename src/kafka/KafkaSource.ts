@@ -1,0 +1,164 @@
+import { Context, Effect, Layer, type Scope, type Stream } from "effect"
+import type { Admin, IHeaders } from "kafkajs"
+import { KafkaConfig } from "../config/KafkaConfig.ts"
+import { KafkaClient } from "./KafkaClient.ts"
+import { type KafkaError, kafkaError } from "./KafkaError.ts"
+import type { AssignedPartition, CommitOffset, KafkaRecord, SourceEvent, TopicPartition } from "./KafkaRecord.ts"
+import { SubscriptionBuffer } from "./SubscriptionBuffer.ts"
+
+export interface SubscribeOptions {
+  readonly groupId: string
+  readonly topics: ReadonlyArray<string>
+  /** Where a group with no committed offset starts. Default: the earliest record, so nothing is skipped. */
+  readonly fromBeginning?: boolean | undefined
+  /** Overrides KAFKA_MAX_BUFFERED_RECORDS for this subscription. */
+  readonly maxBufferedRecords?: number | undefined
+}
+
+export interface Subscription {
+  /** Assignment changes and per-partition batches, in order. Auto-commit is off. */
+  readonly events: Stream.Stream<SourceEvent, KafkaError>
+  /** Commits offsets the caller says are safe (next offset to read). Partitions no longer owned are skipped. */
+  readonly commit: (offsets: ReadonlyArray<CommitOffset>) => Effect.Effect<void, KafkaError>
+  /** Records fetched but not yet taken from `events`: the back-pressure bound applies to this number. */
+  readonly bufferedRecords: Effect.Effect<number>
+}
+
+/** Consumes topics as a member of a consumer group. */
+export class KafkaSource extends Context.Service<KafkaSource, {
+  readonly subscribe: (options: SubscribeOptions) => Effect.Effect<Subscription, KafkaError, Scope.Scope>
+}>()("tributary/kafka/KafkaSource") {
+  static readonly layer = Layer.effect(
+    KafkaSource,
+    Effect.gen(function*() {
+      const { kafka } = yield* KafkaClient
+      const settings = yield* KafkaConfig
+
+      const subscribe = Effect.fn("KafkaSource.subscribe")(function*(options: SubscribeOptions) {
+        const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? settings.maxBufferedRecords)
+        const admin = yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: async () => {
+              const a = kafka.admin()
+              await a.connect()
+              return a
+            },
+            catch: kafkaError("admin connect")
+          }),
+          (a) => Effect.promise(() => a.disconnect().catch(() => undefined))
+        )
+        const consumer = kafka.consumer({
+          groupId: options.groupId,
+          maxBytesPerPartition: settings.maxBytesPerPartition,
+          sessionTimeout: 30_000,
+          heartbeatInterval: 3_000,
+          retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 }
+        })
+
+        // Offsets committed for newly assigned partitions; batches wait for it so `Assigned` comes first.
+        let assignmentReady: Promise<void> = Promise.resolve()
+        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+          const partitions: Array<TopicPartition> = Object.entries(payload.memberAssignment).flatMap(
+            ([topic, ps]) => ps.map((partition) => ({ topic, partition }))
+          )
+          buffer.revokeAll()
+          assignmentReady = committedOffsets(admin, options.groupId, partitions).then(
+            (assigned) => buffer.reassign(assigned),
+            (cause) => buffer.fail(kafkaError("fetch committed offsets")(cause))
+          )
+        })
+        consumer.on(consumer.events.CRASH, ({ payload }) => {
+          if (!payload.restart) buffer.fail(kafkaError("consume")(payload.error))
+        })
+
+        yield* Effect.acquireRelease(
+          Effect.tryPromise({
+            try: async () => {
+              await consumer.connect()
+              await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true })
+              await consumer.run({
+                autoCommit: false,
+                partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
+                eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
+                  const tp = { topic: batch.topic, partition: batch.partition }
+                  await assignmentReady
+                  const epoch = buffer.epochOf(tp)
+                  if (!isRunning() || isStale()) return
+                  const records = batch.messages.map((m): KafkaRecord => ({
+                    topic: batch.topic,
+                    partition: batch.partition,
+                    offset: m.offset,
+                    timestamp: Number(m.timestamp),
+                    key: m.key,
+                    value: m.value,
+                    headers: normaliseHeaders(m.headers)
+                  }))
+                  await buffer.offer({ _tag: "Batch", ...tp, records }, epoch, heartbeat)
+                }
+              })
+            },
+            catch: kafkaError("subscribe")
+          }),
+          () =>
+            Effect.promise(async () => {
+              // Let a callback waiting for room return, so disconnect does not wait on it.
+              buffer.close()
+              await consumer.disconnect().catch(() => undefined)
+            })
+        )
+
+        const commit = (offsets: ReadonlyArray<CommitOffset>) => {
+          const owned = offsets.filter((o) => buffer.isAssigned(o))
+          if (owned.length === 0) return Effect.void
+          return Effect.tryPromise({
+            try: () =>
+              consumer.commitOffsets(owned.map((o) => ({
+                topic: o.topic,
+                partition: o.partition,
+                offset: o.offset,
+                metadata: o.metadata ?? null
+              }))),
+            catch: kafkaError("commit")
+          })
+        }
+
+        return { events: buffer.events, commit, bufferedRecords: Effect.sync(() => buffer.gate.size) }
+      })
+
+      return KafkaSource.of({ subscribe })
+    })
+  )
+}
+
+const committedOffsets = async (
+  admin: Admin,
+  groupId: string,
+  partitions: ReadonlyArray<TopicPartition>
+): Promise<Array<AssignedPartition>> => {
+  const topics = [...new Set(partitions.map((p) => p.topic))]
+  if (topics.length === 0) return []
+  const fetched = await admin.fetchOffsets({ groupId, topics })
+  const byKey = new Map<string, { offset: string; metadata: string | null }>()
+  for (const t of fetched) for (const p of t.partitions) byKey.set(`${t.topic}:${p.partition}`, p)
+  return partitions.map((tp) => {
+    const c = byKey.get(`${tp.topic}:${tp.partition}`)
+    const committed = c !== undefined && c.offset !== "-1" ? c : undefined
+    return {
+      ...tp,
+      committedOffset: committed?.offset,
+      committedMetadata: committed?.metadata ?? undefined
+    }
+  })
+}
+
+const normaliseHeaders = (headers: IHeaders | undefined): Record<string, Buffer> => {
+  const out: Record<string, Buffer> = {}
+  if (headers === undefined) return out
+  for (const [k, v] of Object.entries(headers)) {
+    const first = Array.isArray(v) ? v[0] : v
+    if (first === undefined || first === null) continue
+    out[k] = Buffer.isBuffer(first) ? first : Buffer.from(String(first), "utf8")
+  }
+  return out
+}
+

@@ -1,0 +1,150 @@
+import { assert, describe, it } from "@effect/vitest"
+import { Effect, type Layer, Ref, Schedule, Stream } from "effect"
+import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
+import type { KafkaError } from "../../src/kafka/KafkaError.ts"
+import type { KafkaRecord, SourceEvent } from "../../src/kafka/KafkaRecord.ts"
+import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { KafkaSource, type Subscription } from "../../src/kafka/KafkaSource.ts"
+import { uniqueName } from "../support/TestKafka.ts"
+
+type KafkaServices = KafkaSource | KafkaSink | KafkaAdmin
+
+/** Takes records from a subscription until `n` have arrived (or fails after `timeout`). */
+export const takeRecords = (sub: Subscription, n: number, onBatch: Effect.Effect<void> = Effect.void) =>
+  sub.events.pipe(
+    Stream.filter((e): e is Extract<SourceEvent, { _tag: "Batch" }> => e._tag === "Batch"),
+    Stream.tap(() => onBatch),
+    Stream.flatMap((b) => Stream.fromIterable(b.records)),
+    Stream.take(n),
+    Stream.runCollect,
+    Effect.timeout("90 seconds")
+  )
+
+const produceNumbered = (topic: string, total: number, chunk = 5_000) =>
+  Effect.gen(function*() {
+    const sink = yield* KafkaSink
+    for (let start = 0; start < total; start += chunk) {
+      const records = Array.from({ length: Math.min(chunk, total - start) }, (_, i) => ({
+        topic,
+        key: `k${(start + i) % 97}`,
+        value: String(start + i),
+        headers: { seq: String(start + i) }
+      }))
+      yield* sink.send(records)
+    }
+  })
+
+const byPartition = (records: ReadonlyArray<KafkaRecord>) => {
+  const out = new Map<number, Array<KafkaRecord>>()
+  for (const r of records) {
+    const list = out.get(r.partition) ?? []
+    list.push(r)
+    out.set(r.partition, list)
+  }
+  return out
+}
+
+/**
+ * One suite, run against every implementation of the Kafka services: the real broker and the
+ * in-memory one must behave the same for what pipelines rely on.
+ */
+export const kafkaContract = (
+  name: string,
+  layer: (options: { readonly maxBufferedRecords?: number }) => Layer.Layer<KafkaServices, KafkaError | unknown>,
+  options: { readonly total: number }
+) =>
+  describe(name, () => {
+    it.live(`${options.total} records come out per partition in order, none missing; a restart resumes at the committed offsets`, () =>
+      Effect.gen(function*() {
+        const topic = uniqueName("contract")
+        const groupId = uniqueName("group")
+        const admin = yield* KafkaAdmin
+        yield* admin.createTopics([{ topic, partitions: 3 }])
+        yield* produceNumbered(topic, options.total)
+        const source = yield* KafkaSource
+
+        const first = yield* Effect.scoped(Effect.gen(function*() {
+          const sub = yield* source.subscribe({ groupId, topics: [topic] })
+          const records = yield* takeRecords(sub, options.total)
+          // Commit the middle of each partition: everything before it is done, nothing after it.
+          const commits = [...byPartition(records)].map(([partition, rs]) => ({
+            topic,
+            partition,
+            offset: rs[Math.floor(rs.length / 2)]!.offset
+          }))
+          yield* sub.commit(commits)
+          return { records, commits }
+        }))
+
+        const firstByPartition = byPartition(first.records)
+        const values = first.records.map((r) => Number(r.value!.toString()))
+        assert.strictEqual(new Set(values).size, options.total, "every record exactly once")
+        assert.deepStrictEqual(values.toSorted((a, b) => a - b), Array.from({ length: options.total }, (_, i) => i))
+        for (const [, rs] of firstByPartition) {
+          rs.forEach((r, i) => assert.strictEqual(r.offset, String(i), "offsets in order from 0"))
+          rs.forEach((r) => assert.strictEqual(r.headers["seq"]?.toString(), r.value?.toString()))
+        }
+        const committed = yield* admin.committedOffsets(groupId, topic)
+        assert.deepStrictEqual(
+          committed.map((c) => c.offset),
+          first.commits.toSorted((a, b) => a.partition - b.partition).map((c) => c.offset)
+        )
+
+        const expectedAgain = first.commits.reduce(
+          (n, c) => n + (firstByPartition.get(c.partition)!.length - Number(c.offset)),
+          0
+        )
+        const again = yield* Effect.scoped(Effect.gen(function*() {
+          const sub = yield* source.subscribe({ groupId, topics: [topic] })
+          return yield* takeRecords(sub, expectedAgain)
+        }))
+        for (const c of first.commits) {
+          const offsets = again.filter((r) => r.partition === c.partition).map((r) => Number(r.offset))
+          assert.strictEqual(offsets[0], Number(c.offset), `partition ${c.partition} resumes at the committed offset`)
+          assert.strictEqual(Math.min(...offsets), Number(c.offset), "nothing before the commit is delivered again")
+        }
+        assert.strictEqual(again.length, expectedAgain)
+      }).pipe(Effect.provide(layer({}))), 180_000)
+
+    it.live("a slow consumer keeps the records buffered in the process under the bound", () =>
+      Effect.gen(function*() {
+        const topic = uniqueName("slow")
+        const bound = 500
+        const admin = yield* KafkaAdmin
+        yield* admin.createTopics([{ topic, partitions: 2 }])
+        yield* produceNumbered(topic, 20_000)
+        const source = yield* KafkaSource
+        const sub = yield* source.subscribe({ groupId: uniqueName("slow-group"), topics: [topic], maxBufferedRecords: bound })
+        const peak = yield* Ref.make(0)
+        const sample = Effect.flatMap(sub.bufferedRecords, (n) => Ref.update(peak, (p) => Math.max(p, n)))
+        const records = yield* takeRecords(sub, 5_000, Effect.andThen(Effect.sleep("20 millis"), sample))
+        assert.strictEqual(records.length, 5_000)
+        const max = yield* Ref.get(peak)
+        assert.isAbove(max, 0, "the consumer did fetch ahead")
+        assert.isAtMost(max, bound)
+      }).pipe(Effect.scoped, Effect.provide(layer({ maxBufferedRecords: 500 }))), 120_000)
+
+    it.live("a transaction writes records and commits the consumed offsets together", () =>
+      Effect.gen(function*() {
+        const input = uniqueName("tx-in")
+        const output = uniqueName("tx-out")
+        const groupId = uniqueName("tx-group")
+        const admin = yield* KafkaAdmin
+        yield* admin.createTopics([{ topic: input, partitions: 1 }, { topic: output, partitions: 1 }])
+        const sink = yield* KafkaSink
+        const producer = yield* sink.transactional(uniqueName("tx"))
+        yield* producer.sendAndCommit(
+          [{ topic: output, key: "a", value: "1" }, { topic: output, key: "b", value: "2" }],
+          { groupId, offsets: [{ topic: input, partition: 0, offset: "7", metadata: "wm=42" }] }
+        )
+        // Kafka applies a transaction's offsets when its commit markers are written, a moment after commit returns.
+        const committed = yield* admin.committedOffsets(groupId, input).pipe(
+          Effect.repeat({ until: (cs) => cs[0]?.offset !== undefined, schedule: Schedule.spaced("100 millis"), times: 50 })
+        )
+        assert.deepStrictEqual(committed.map((c) => [c.offset, c.metadata]), [["7", "wm=42"]])
+        const source = yield* KafkaSource
+        const sub = yield* source.subscribe({ groupId: uniqueName("reader"), topics: [output] })
+        const records = yield* takeRecords(sub, 2)
+        assert.deepStrictEqual(records.map((r) => r.value?.toString()), ["1", "2"])
+      }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
+  })

@@ -1,0 +1,21 @@
+import { randomUUID } from "node:crypto"
+import { Layer } from "effect"
+import { inject } from "vitest"
+import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
+import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
+import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
+import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
+
+/** The real local broker started by scripts/kafka.sh (see test/support/globalSetup.ts). */
+export const kafkaBootstrap = (): string => inject("kafkaBootstrap")
+
+/** KafkaSource, KafkaSink, KafkaAdmin over the real local broker. */
+export const realKafkaLayer = (settings: { readonly maxBufferedRecords?: number } = {}) =>
+  Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+    Layer.provideMerge(KafkaClient.layer),
+    Layer.provideMerge(KafkaConfig.layerWith({ brokers: [kafkaBootstrap()], ...settings }))
+  )
+
+/** Topic and group names no other test (or earlier run) uses. */
+export const uniqueName = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`
