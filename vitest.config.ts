@@ -10,6 +10,7 @@ export default defineConfig({
     testTimeout: 60_000,
     hookTimeout: 120_000,
     fileParallelism: false,
-    reporters: ["default"]
+    // The JSON report gives CI its "N passed, N failed" line.
+    reporters: ["default", ["json", { outputFile: ".it/vitest-report.json" }]]
   }
 })

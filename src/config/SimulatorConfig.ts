@@ -1,0 +1,14 @@
+import { Config, Option } from "effect"
+
+/** Data generators (`simulate ...`). The rate is records per second; PUBLISH_INTERVAL_SEC is the seed's knob. */
+export const simulatorSettings = Config.all({
+  seed: Config.Int("SIMULATOR_SEED").pipe(Config.withDefault(42)),
+  publishIntervalSec: Config.Number("PUBLISH_INTERVAL_SEC").pipe(Config.withDefault(1)),
+  rate: Config.option(Config.Number("SIMULATOR_RATE")),
+  count: Config.option(Config.Int("SIMULATOR_COUNT")),
+  malformedShare: Config.Number("SIMULATOR_MALFORMED_SHARE").pipe(Config.withDefault(0))
+}).pipe(Config.map(({ publishIntervalSec, rate, ...rest }) => ({
+  ...rest,
+  ratePerSecond: Option.getOrElse(rate, () => 1 / publishIntervalSec)
+})))
+export type SimulatorSettings = Config.Success<typeof simulatorSettings>

@@ -1,0 +1,29 @@
+import { type Config, Effect, Layer, Option } from "effect"
+import { KafkaConfig, kafkaSettings } from "../config/KafkaConfig.ts"
+import { InMemoryBroker } from "./InMemoryBroker.ts"
+import { KafkaAdmin } from "./KafkaAdmin.ts"
+import { KafkaClient } from "./KafkaClient.ts"
+import type { KafkaError } from "./KafkaError.ts"
+import { KafkaSink } from "./KafkaSink.ts"
+import { KafkaSource } from "./KafkaSource.ts"
+
+export type KafkaServices = KafkaSource | KafkaSink | KafkaAdmin
+
+/** The kafkajs-backed services for the configured cluster, waiting (with backoff) until it answers. */
+export const kafkaLive = Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+  Layer.provide(Layer.effectDiscard(KafkaClient.awaitReady())),
+  Layer.provideMerge(KafkaClient.layer),
+  Layer.provide(KafkaConfig.layer)
+)
+
+/** Real Kafka when KAFKA_BOOTSTRAP_SERVERS is set, otherwise the in-memory broker (the embedded demo). */
+export const kafkaFromConfig = Layer.unwrap(
+  Effect.map(kafkaSettings, (settings): Layer.Layer<KafkaServices, Config.ConfigError | KafkaError> =>
+    Option.isSome(settings.brokers)
+      ? kafkaLive
+      : InMemoryBroker.layerWithKafka({ defaultPartitions: 3 })
+  )
+)
+
+/** True when no Kafka is configured and the service runs its embedded demo. */
+export const isEmbedded = Effect.map(kafkaSettings, (s) => Option.isNone(s.brokers))

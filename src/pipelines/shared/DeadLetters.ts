@@ -1,0 +1,67 @@
+import { Effect, Option } from "effect"
+import type { DeadLetterSettings } from "../../config/PipelineConfig.ts"
+import type { MalformedRecord } from "../../domain/MalformedRecord.ts"
+import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
+import type { PipelineStats } from "../../observability/PipelineStats.ts"
+
+/** Header names on dead-letter records: the reason and where the record came from. */
+export const DeadLetterHeaders = {
+  reason: "tributary.error.reason",
+  pipeline: "tributary.pipeline",
+  topic: "tributary.source.topic",
+  partition: "tributary.source.partition",
+  offset: "tributary.source.offset",
+  timestamp: "tributary.source.timestamp"
+} as const
+
+export const deadLetterTopic = (settings: DeadLetterSettings, sourceTopic: string): string =>
+  Option.getOrElse(settings.topic, () => `${sourceTopic}.dlq`)
+
+/** The original key, value and headers, plus the reason and source coordinates in headers. */
+export const toDeadLetters = (
+  pipeline: string,
+  settings: DeadLetterSettings,
+  malformed: ReadonlyArray<{ readonly record: KafkaRecord; readonly error: MalformedRecord }>
+): Array<OutgoingRecord> =>
+  malformed.map(({ error, record }) => ({
+    topic: deadLetterTopic(settings, record.topic),
+    key: record.key,
+    value: record.value,
+    headers: {
+      ...record.headers,
+      [DeadLetterHeaders.reason]: error.reason,
+      [DeadLetterHeaders.pipeline]: pipeline,
+      [DeadLetterHeaders.topic]: record.topic,
+      [DeadLetterHeaders.partition]: String(record.partition),
+      [DeadLetterHeaders.offset]: record.offset,
+      [DeadLetterHeaders.timestamp]: String(record.timestamp)
+    }
+  }))
+
+/**
+ * Applies the dead-letter policy to a batch's malformed records: `dead-letter` produces them (and
+ * succeeds only once acknowledged), `drop` counts them, `fail` stops the pipeline with the first one.
+ */
+export const handleMalformed = Effect.fnUntraced(function*<E>(
+  stats: PipelineStats,
+  settings: DeadLetterSettings,
+  malformed: ReadonlyArray<{ readonly record: KafkaRecord; readonly error: MalformedRecord }>,
+  send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, E>
+) {
+  if (malformed.length === 0) return
+  const first = malformed[0]!.error
+  switch (settings.policy) {
+    case "fail":
+      return yield* first
+    case "drop":
+      yield* Effect.logWarning(`dropped ${malformed.length} malformed record(s); first: ${first.reason}`)
+      yield* stats.rejected(malformed.length, "drop")
+      return
+    case "dead-letter":
+      yield* send(toDeadLetters(stats.name, settings, malformed))
+      yield* stats.rejected(malformed.length, "dead-letter")
+      yield* Effect.logWarning(
+        `${malformed.length} malformed record(s) to ${deadLetterTopic(settings, first.topic)}; first: ${first.reason}`
+      ).pipe(Effect.annotateLogs({ partition: first.partition, offset: first.offset }))
+  }
+})

@@ -1,0 +1,36 @@
+import { Effect } from "effect"
+import type { TransactionsSettings } from "../../config/PipelineConfig.ts"
+import { normaliseTransaction, Transaction, transactionFeatures } from "../../domain/Transaction.ts"
+import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
+import { jsonBatchDecoder } from "../shared/JsonDecoder.ts"
+import { runStatelessPipeline } from "../shared/StatelessPipeline.ts"
+
+const decodeTransactions = jsonBatchDecoder(Transaction)
+
+/**
+ * Seed 000: JSON transactions from Kafka, validated, currency upper-cased, written as Avro to the
+ * `transactions` stream feature group (primary key `transaction_id`, event time `event_time`).
+ */
+export const runTransactionsPipeline = Effect.fn("TransactionsPipeline.run")(function*(settings: TransactionsSettings) {
+  const featureStore = yield* FeatureStore
+  const featureGroup = yield* featureStore.featureGroup({
+    name: settings.featureGroupName,
+    version: settings.featureGroupVersion,
+    description: "Transactions with normalised currency, streamed by Tributary",
+    primaryKey: ["transaction_id"],
+    eventTime: "event_time",
+    features: transactionFeatures,
+    onlineEnabled: true
+  })
+  return yield* runStatelessPipeline({
+    name: "transactions",
+    groupId: settings.groupId,
+    topics: [settings.topic],
+    deadLetters: settings.deadLetters,
+    decode: decodeTransactions,
+    write: (valid) => {
+      const rows = valid.map((v) => normaliseTransaction(v.value))
+      return Effect.as(featureGroup.write(rows), rows)
+    }
+  })
+})
