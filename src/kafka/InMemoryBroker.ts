@@ -37,10 +37,13 @@ export class InMemoryBroker extends Context.Service<InMemoryBroker, BrokerState>
 
 interface Member {
   readonly id: number
+  readonly runPromise: <A>(effect: Effect.Effect<A, unknown>) => Promise<A>
   readonly options: SubscribeOptions
   readonly buffer: SubscriptionBuffer
   readonly positions: Map<string, bigint>
   assignment: Array<TopicPartition>
+  /** Bumped on every rebalance, so an answer for an older one is ignored. */
+  generation: number
 }
 
 interface Group {
@@ -112,7 +115,8 @@ export class BrokerState {
     const self = this
     return Effect.gen(function*() {
       const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? 50_000)
-      const member: Member = { id: self.nextMemberId++, options, buffer, positions: new Map(), assignment: [] }
+      const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
+      const member: Member = { id: self.nextMemberId++, runPromise, options, buffer, positions: new Map(), assignment: [], generation: 0 }
       const group = self.group(options.groupId)
       let running = true
       yield* Effect.acquireRelease(
@@ -227,6 +231,7 @@ export class BrokerState {
     for (const m of members) {
       const assignment = next.get(m.id)!
       m.assignment = assignment
+      m.generation++
       m.positions.clear()
       const assigned: Array<AssignedPartition> = assignment.map((tp) => {
         const c = group.committed.get(partitionKey(tp))
@@ -238,9 +243,37 @@ export class BrokerState {
         m.positions.set(partitionKey(tp), start)
         return { ...tp, committedOffset: c?.offset, committedMetadata: c?.metadata }
       })
-      m.buffer.reassign(assigned)
+      if (m.options.startOffsets === undefined) m.buffer.reassign(assigned)
+      else void this.applyStartOffsets(m, assigned, m.options.startOffsets)
     }
     this.notify()
+  }
+
+  /** Offsets kept outside Kafka override the group's commits; nothing is fetched until they are known. */
+  private async applyStartOffsets(
+    member: Member,
+    assigned: ReadonlyArray<AssignedPartition>,
+    startOffsets: NonNullable<SubscribeOptions["startOffsets"]>
+  ): Promise<void> {
+    const assignment = member.assignment
+    const generation = member.generation
+    member.assignment = []
+    member.buffer.revokeAll()
+    try {
+      const external = await member.runPromise(startOffsets(assignment))
+      if (member.generation !== generation) return
+      const withStart = assigned.map((p) => {
+        const start = external.find((e) => e.topic === p.topic && e.partition === p.partition)
+        if (start === undefined) return p
+        member.positions.set(partitionKey(p), BigInt(start.offset))
+        return { ...p, committedOffset: start.offset, committedMetadata: undefined }
+      })
+      member.assignment = assignment
+      member.buffer.reassign(withStart)
+      this.notify()
+    } catch (cause) {
+      member.buffer.fail(new KafkaError({ operation: "fetch start offsets", message: String(cause), cause }))
+    }
   }
 
   private async fetchLoop(member: Member, running: () => boolean): Promise<void> {

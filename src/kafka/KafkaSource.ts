@@ -13,7 +13,16 @@ export interface SubscribeOptions {
   readonly fromBeginning?: boolean | undefined
   /** Overrides KAFKA_MAX_BUFFERED_RECORDS for this subscription. */
   readonly maxBufferedRecords?: number | undefined
+  /**
+   * Where to start newly assigned partitions when the offsets live outside Kafka (e.g. in the same
+   * database transaction as a sink's rows). Partitions it leaves out start at the group's commit.
+   */
+  readonly startOffsets?: StartOffsets | undefined
 }
+
+export type StartOffsets = (
+  partitions: ReadonlyArray<TopicPartition>
+) => Effect.Effect<ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: string }>, unknown>
 
 export interface Subscription {
   /** Assignment changes and per-partition batches, in order. Auto-commit is off. */
@@ -36,6 +45,7 @@ export class KafkaSource extends Context.Service<KafkaSource, {
 
       const subscribe = Effect.fn("KafkaSource.subscribe")(function*(options: SubscribeOptions) {
         const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? settings.maxBufferedRecords)
+        const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
         const admin = yield* Effect.acquireRelease(
           Effect.tryPromise({
             try: async () => {
@@ -62,10 +72,21 @@ export class KafkaSource extends Context.Service<KafkaSource, {
             ([topic, ps]) => ps.map((partition) => ({ topic, partition }))
           )
           buffer.revokeAll()
-          assignmentReady = committedOffsets(admin, options.groupId, partitions).then(
-            (assigned) => buffer.reassign(assigned),
-            (cause) => buffer.fail(kafkaError("fetch committed offsets")(cause))
-          )
+          assignmentReady = committedOffsets(admin, options.groupId, partitions)
+            .then(async (assigned) => {
+              if (options.startOffsets === undefined) return assigned
+              const external = await runPromise(options.startOffsets(partitions))
+              return assigned.map((p) => {
+                const start = external.find((e) => e.topic === p.topic && e.partition === p.partition)
+                if (start === undefined) return p
+                consumer.seek({ topic: p.topic, partition: p.partition, offset: start.offset })
+                return { ...p, committedOffset: start.offset, committedMetadata: undefined }
+              })
+            })
+            .then(
+              (assigned) => buffer.reassign(assigned),
+              (cause) => buffer.fail(kafkaError("fetch start offsets")(cause))
+            )
         })
         consumer.on(consumer.events.CRASH, ({ payload }) => {
           if (!payload.restart) buffer.fail(kafkaError("consume")(payload.error))

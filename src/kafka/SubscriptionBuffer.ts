@@ -20,6 +20,8 @@ import { RecordGate } from "./RecordGate.ts"
 export class SubscriptionBuffer {
   private readonly epochs = new Map<string, number>()
   private readonly assigned = new Map<string, TopicPartition>()
+  /** Where each assigned partition starts: records before it (fetched before a seek) are dropped. */
+  private readonly startOffsets = new Map<string, bigint>()
   readonly gate: RecordGate
   readonly queue: Queue.Queue<SourceEvent | StampedBatch, KafkaError | Cause.Done>
 
@@ -49,7 +51,10 @@ export class SubscriptionBuffer {
   /** Replaces the whole assignment (Kafka's eager rebalance): everything held before is revoked. */
   reassign(partitions: ReadonlyArray<AssignedPartition>): void {
     this.revokeAll()
-    for (const p of partitions) this.assigned.set(partitionKey(p), { topic: p.topic, partition: p.partition })
+    for (const p of partitions) {
+      this.assigned.set(partitionKey(p), { topic: p.topic, partition: p.partition })
+      if (p.committedOffset !== undefined) this.startOffsets.set(partitionKey(p), BigInt(p.committedOffset))
+    }
     if (partitions.length > 0) Queue.offerUnsafe(this.queue, { _tag: "Assigned", partitions })
   }
 
@@ -61,6 +66,7 @@ export class SubscriptionBuffer {
       this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1)
     }
     this.assigned.clear()
+    this.startOffsets.clear()
     Queue.offerUnsafe(this.queue, { _tag: "Revoked", partitions: revoked })
   }
 
@@ -76,6 +82,10 @@ export class SubscriptionBuffer {
         if (!(await this.offer(slice, epoch, whileWaiting))) return false
       }
       return true
+    }
+    const start = this.startOffsets.get(partitionKey(batch))
+    if (start !== undefined && batch.records.length > 0 && BigInt(batch.records[0]!.offset) < start) {
+      batch = { ...batch, records: batch.records.filter((r) => BigInt(r.offset) >= start) }
     }
     if (batch.records.length === 0 || epoch !== this.epochOf(batch)) return false
     const admitted = await this.gate.acquire(batch.records.length, whileWaiting)

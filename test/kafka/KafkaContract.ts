@@ -147,4 +147,20 @@ export const kafkaContract = (
         const records = yield* takeRecords(sub, 2)
         assert.deepStrictEqual(records.map((r) => r.value?.toString()), ["1", "2"])
       }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
+
+    it.live("offsets kept outside Kafka decide where newly assigned partitions start", () =>
+      Effect.gen(function*() {
+        const topic = uniqueName("external-offsets")
+        const admin = yield* KafkaAdmin
+        yield* admin.createTopics([{ topic, partitions: 1 }])
+        yield* produceNumbered(topic, 50)
+        const source = yield* KafkaSource
+        const sub = yield* source.subscribe({
+          groupId: uniqueName("external-group"),
+          topics: [topic],
+          startOffsets: (partitions) => Effect.succeed(partitions.map((p) => ({ ...p, offset: "30" })))
+        })
+        const records = yield* takeRecords(sub, 20)
+        assert.deepStrictEqual(records.map((r) => Number(r.offset)), Array.from({ length: 20 }, (_, i) => 30 + i))
+      }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
   })
