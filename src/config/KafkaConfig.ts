@@ -15,6 +15,8 @@ export interface KafkaSettings {
     readonly cert: Option.Option<Pem>
     readonly key: Option.Option<Pem>
     readonly rejectUnauthorized: boolean
+    /** False for clusters whose certificates do not name their hosts (Hopsworks-managed Kafka). */
+    readonly verifyHostname: boolean
   }>
   readonly sasl: Option.Option<{
     readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512"
@@ -51,7 +53,8 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
     ca: pem("KAFKA_SSL_CA"),
     cert: pem("KAFKA_SSL_CERT"),
     key: pem("KAFKA_SSL_KEY"),
-    rejectUnauthorized: Config.Boolean("KAFKA_SSL_REJECT_UNAUTHORIZED").pipe(Config.withDefault(true))
+    rejectUnauthorized: Config.Boolean("KAFKA_SSL_REJECT_UNAUTHORIZED").pipe(Config.withDefault(true)),
+    verifyHostname: Config.Boolean("KAFKA_SSL_VERIFY_HOSTNAME").pipe(Config.withDefault(true))
   }).pipe(Config.map(({ enabled, ...tls }) =>
     enabled || Option.isSome(tls.ca) || Option.isSome(tls.cert) ? Option.some(tls) : Option.none()
   )),

@@ -20,3 +20,6 @@ export const describeConfigError = (error: { readonly message: string }): string
   const missing = problem.trim() === "Expected string" ? " (missing)" : ""
   return `Invalid configuration: ${variable}${missing}: ${problem.trim()}`
 }
+
+export const isConfigError = (u: unknown): u is Config.ConfigError =>
+  typeof u === "object" && u !== null && (u as { _tag?: unknown })._tag === "ConfigError"

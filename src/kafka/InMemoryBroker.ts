@@ -68,7 +68,7 @@ export class BrokerState {
   createTopic(spec: TopicSpec): void {
     if (!this.logs.has(spec.topic)) {
       this.logs.set(spec.topic, Array.from({ length: spec.partitions }, () => []))
-      this.rebalanceAll()
+      this.rebalanceSubscribers(spec.topic)
     }
   }
 
@@ -183,7 +183,7 @@ export class BrokerState {
     if (log === undefined) {
       log = Array.from({ length: this.defaultPartitions }, () => [])
       this.logs.set(topic, log)
-      this.rebalanceAll()
+      this.rebalanceSubscribers(topic)
     }
     return log
   }
@@ -208,8 +208,11 @@ export class BrokerState {
     return group
   }
 
-  private rebalanceAll(): void {
-    for (const g of this.groups.values()) this.rebalance(g)
+  /** A new topic changes only the assignments of groups subscribed to it. */
+  private rebalanceSubscribers(topic: string): void {
+    for (const g of this.groups.values()) {
+      if ([...g.members.values()].some((m) => m.options.topics.includes(topic))) this.rebalance(g)
+    }
   }
 
   /** Range assignment, like Kafka's default: each topic's partitions split into contiguous runs. */

@@ -34,7 +34,7 @@ export class KafkaClient extends Context.Service<KafkaClient, {
               ...(cert === undefined ? {} : { cert }),
               ...(key === undefined ? {} : { key }),
               // Hopsworks-managed brokers present certificates without matching host names.
-              ...(tls.rejectUnauthorized ? {} : { checkServerIdentity: () => undefined })
+              ...(tls.verifyHostname ? {} : { checkServerIdentity: () => undefined })
             }
           })
       })

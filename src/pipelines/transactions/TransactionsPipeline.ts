@@ -7,21 +7,25 @@ import { runStatelessPipeline } from "../shared/StatelessPipeline.ts"
 
 const decodeTransactions = jsonBatchDecoder(Transaction)
 
+/** Creates or retrieves the feature group, and a writer for it. Idempotent (`setup feature-group transactions`). */
+export const transactionsFeatureGroup = (settings: TransactionsSettings) =>
+  Effect.flatMap(FeatureStore, (store) =>
+    store.featureGroup({
+      name: settings.featureGroupName,
+      version: settings.featureGroupVersion,
+      description: "Transactions with normalised currency, streamed by Tributary",
+      primaryKey: ["transaction_id"],
+      eventTime: "event_time",
+      features: transactionFeatures,
+      onlineEnabled: true
+    }))
+
 /**
  * Seed 000: JSON transactions from Kafka, validated, currency upper-cased, written as Avro to the
  * `transactions` stream feature group (primary key `transaction_id`, event time `event_time`).
  */
 export const runTransactionsPipeline = Effect.fn("TransactionsPipeline.run")(function*(settings: TransactionsSettings) {
-  const featureStore = yield* FeatureStore
-  const featureGroup = yield* featureStore.featureGroup({
-    name: settings.featureGroupName,
-    version: settings.featureGroupVersion,
-    description: "Transactions with normalised currency, streamed by Tributary",
-    primaryKey: ["transaction_id"],
-    eventTime: "event_time",
-    features: transactionFeatures,
-    onlineEnabled: true
-  })
+  const featureGroup = yield* transactionsFeatureGroup(settings)
   return yield* runStatelessPipeline({
     name: "transactions",
     groupId: settings.groupId,

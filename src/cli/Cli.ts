@@ -1,0 +1,11 @@
+import { Command } from "effect/cli"
+import { runCommand } from "./RunCommand.ts"
+import { setupCommand } from "./SetupCommand.ts"
+import { simulateCommand } from "./SimulateCommand.ts"
+
+export const cli = Command.make("tributary").pipe(
+  Command.withDescription("Real-time feature pipelines on Kafka. With no configuration, `run` starts the embedded demo."),
+  Command.withSubcommands([runCommand, simulateCommand, setupCommand])
+)
+
+export const runCli = Command.runWith(cli, { version: "0.1.0" })

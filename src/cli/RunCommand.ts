@@ -1,0 +1,43 @@
+import { Effect, type Layer, Option } from "effect"
+import { Argument, Command } from "effect/cli"
+import { serviceSettings } from "../config/ServiceConfig.ts"
+import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
+import { isEmbedded } from "../kafka/KafkaLayer.ts"
+import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
+import { appLayer } from "./AppLayer.ts"
+import { reportProgress } from "./ProgressReporter.ts"
+
+/** What the embedded demo feeds its pipelines: a steady trickle with a few malformed records. */
+const demoSimulator = { seed: 7, ratePerSecond: 20, count: Option.none<number>(), malformedShare: 0.05 }
+
+export const runPipelines = (names: ReadonlyArray<string>) =>
+  Effect.gen(function*() {
+    const definitions = names.map(pipelineNamed)
+    const service = yield* serviceSettings
+    const admin = yield* KafkaAdmin
+    for (const d of definitions) {
+      const topics = yield* d.sourceTopics
+      yield* admin.createTopics(
+        topics.map((topic) => ({ topic, partitions: service.topicPartitions, replicationFactor: service.replicationFactor }))
+      )
+    }
+    const jobs: Array<Effect.Effect<unknown, unknown, Layer.Success<typeof appLayer>>> = []
+    const embedded = yield* isEmbedded
+    if (embedded) {
+      yield* Effect.logInfo(
+        "No KAFKA_BOOTSTRAP_SERVERS: running the embedded demo (in-memory broker, simulator, local feature store)"
+      )
+    }
+    for (const d of definitions) {
+      jobs.push(d.run.pipe(Effect.scoped, Effect.annotateLogs({ pipeline: d.name })))
+      if (embedded) jobs.push(d.simulate(demoSimulator).pipe(Effect.scoped))
+    }
+    if (embedded) jobs.push(reportProgress)
+    yield* Effect.all(jobs, { concurrency: "unbounded", discard: true })
+  }).pipe(Effect.provide(appLayer))
+
+export const runCommand = Command.make(
+  "run",
+  { pipeline: Argument.Literals("pipeline", pipelineNames).pipe(Argument.withDefault(pipelineNames[0])) },
+  ({ pipeline }) => runPipelines([pipeline])
+).pipe(Command.withDescription("Run a pipeline as a long-running service (SIGTERM/SIGINT: finish in-flight batches, commit, exit)"))

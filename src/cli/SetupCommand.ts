@@ -1,0 +1,40 @@
+import { Effect } from "effect"
+import { Argument, Command, Flag } from "effect/cli"
+import { serviceSettings } from "../config/ServiceConfig.ts"
+import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
+import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
+import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
+import { appLayer } from "./AppLayer.ts"
+
+const featureGroup = Command.make(
+  "feature-group",
+  { pipeline: Argument.Literals("pipeline", pipelineNames) },
+  ({ pipeline }) =>
+    Effect.gen(function*() {
+      const definition = pipelineNamed(pipeline)
+      if (definition.setup === undefined) return yield* Effect.logWarning(`${pipeline} has nothing to set up`)
+      yield* definition.setup.pipe(Effect.scoped)
+      yield* Effect.logInfo(`${pipeline}: set up (created or already there)`)
+    }).pipe(Effect.provide(appLayer))
+).pipe(Command.withDescription("Create or retrieve the feature group a pipeline writes (idempotent)"))
+
+const topic = Command.make(
+  "topic",
+  {
+    name: Argument.String("name"),
+    partitions: Flag.Int("partitions").pipe(Flag.optional)
+  },
+  ({ name, partitions }) =>
+    Effect.gen(function*() {
+      const service = yield* serviceSettings
+      const admin = yield* KafkaAdmin
+      const count = partitions._tag === "Some" ? partitions.value : service.topicPartitions
+      yield* admin.createTopics([{ topic: name, partitions: count, replicationFactor: service.replicationFactor }])
+      yield* Effect.logInfo(`topic ${name} is there (${count} partitions if it was created now)`)
+    }).pipe(Effect.provide(kafkaFromConfig))
+).pipe(Command.withDescription("Create a Kafka topic if it does not exist"))
+
+export const setupCommand = Command.make("setup").pipe(
+  Command.withDescription("One-time, idempotent set-up: feature groups, topics"),
+  Command.withSubcommands([featureGroup, topic])
+)
