@@ -1,0 +1,178 @@
+import { Clock, Effect, Stream } from "effect"
+import type { DeadLetterSettings } from "../../config/PipelineConfig.ts"
+import type { MalformedRecord } from "../../domain/MalformedRecord.ts"
+import type { KafkaError } from "../../kafka/KafkaError.ts"
+import type { CommitOffset, KafkaRecord, OutgoingRecord, SourceEvent } from "../../kafka/KafkaRecord.ts"
+import { KafkaSink } from "../../kafka/KafkaSink.ts"
+import { KafkaSource } from "../../kafka/KafkaSource.ts"
+import { PipelineRegistry } from "../../observability/PipelineStats.ts"
+import type { AssignOptions, Checkpoint, Firing, LateRecord, WindowEngine, WindowRecord } from "../../window/index.ts"
+import { handleMalformed } from "./DeadLetters.ts"
+import type { Decoded } from "./JsonDecoder.ts"
+import { commit, retryTransient, trackAssignment } from "./StatelessPipeline.ts"
+
+/** How a windowed pipeline's results leave the process, and when offsets are committed. */
+export type WindowedOutput<K, Out, E, R> =
+  /** Written to any sink, then the checkpoint is committed (at-least-once; sinks upsert by key + window). */
+  | {
+    readonly _tag: "AtLeastOnce"
+    readonly write: (fired: ReadonlyArray<Firing<K, Out>>) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, E, R>
+  }
+  /** Kafka records produced in the same Kafka transaction as the checkpoint (exactly-once, Kafka to Kafka). */
+  | {
+    readonly _tag: "Transactional"
+    readonly transactionalId: string
+    readonly toRecords: (fired: ReadonlyArray<Firing<K, Out>>) => {
+      readonly records: ReadonlyArray<OutgoingRecord>
+      readonly rows: ReadonlyArray<Record<string, unknown>>
+    }
+  }
+
+export interface WindowedPipeline<A, K, V, Out, E, R> {
+  readonly name: string
+  readonly groupId: string
+  readonly topic: string
+  readonly deadLetters: DeadLetterSettings
+  readonly decode: (records: ReadonlyArray<KafkaRecord>) => Decoded<A>
+  /** Key, event time and value of each decoded record (pure, one pass). */
+  readonly toWindowRecord: (value: A, record: KafkaRecord) => WindowRecord<K, V>
+  readonly engine: WindowEngine<K, V, Out>
+  readonly output: WindowedOutput<K, Out, E, R>
+  /** Optional topic for records later than the allowed lateness (always counted). */
+  readonly lateTopic?: string | undefined
+  /** How often processing time is fed to the engine (idle partitions, quiet streams). */
+  readonly tickMs?: number | undefined
+}
+
+/**
+ * The watermark state stored as Kafka commit metadata next to the safe offset: with it, a restarted
+ * or newly assigned owner replays from the safe offset without re-emitting windows that were already
+ * final (see WindowEngine's "Safe offset, checkpoints and replay").
+ */
+export const encodeCheckpointMetadata = (c: Checkpoint): string =>
+  JSON.stringify({ w: c.watermark, pw: c.partitionWatermark, e: c.endOffset })
+
+export const decodeCheckpointMetadata = (metadata: string | undefined): AssignOptions => {
+  if (metadata === undefined || metadata.length === 0) return {}
+  try {
+    const m = JSON.parse(metadata) as { w?: unknown; pw?: unknown; e?: unknown }
+    return {
+      ...(typeof m.w === "number" ? { restoredWatermark: m.w } : {}),
+      ...(typeof m.pw === "number" ? { restoredPartitionWatermark: m.pw } : {}),
+      ...(typeof m.e === "number" ? { replayEndOffset: m.e } : {})
+    }
+  } catch {
+    return {}
+  }
+}
+
+/**
+ * Runs decode → event-time windows → output. Per batch: malformed records to the dead-letter policy,
+ * valid ones into the engine, fired windows to the output, late records counted (and to `lateTopic`),
+ * then the partition's checkpoint (safe offset + watermark metadata) is committed — after the output
+ * is acknowledged, or inside the same Kafka transaction. A timer feeds processing time so quiet
+ * partitions still close their windows.
+ */
+export const runWindowedPipeline = <A, K, V, Out, E, R>(pipeline: WindowedPipeline<A, K, V, Out, E, R>) =>
+  Effect.gen(function*() {
+    const source = yield* KafkaSource
+    const sink = yield* KafkaSink
+    const stats = yield* (yield* PipelineRegistry).register(pipeline.name)
+    const { engine, output } = pipeline
+    const subscription = yield* source.subscribe({ groupId: pipeline.groupId, topics: [pipeline.topic] })
+    const transactional = output._tag === "Transactional" ? yield* sink.transactional(output.transactionalId) : undefined
+    yield* Effect.logInfo(`pipeline ${pipeline.name} consuming ${pipeline.topic} as group ${pipeline.groupId}`)
+
+    const checkpoints = (partitions: ReadonlyArray<number>): Array<CommitOffset> =>
+      partitions.flatMap((partition) => {
+        const c = engine.checkpoint(partition)
+        return c === undefined
+          ? []
+          : [{ topic: pipeline.topic, partition, offset: String(c.offset), metadata: encodeCheckpointMetadata(c) }]
+      })
+
+    const sendLate = (late: ReadonlyArray<LateRecord<WindowRecord<K, V>>>, byOffset: Map<number, KafkaRecord>) =>
+      Effect.gen(function*() {
+        if (late.length === 0) return
+        yield* stats.lateArrivals(late.length)
+        if (pipeline.lateTopic === undefined) return
+        const records = late.flatMap((l) => {
+          const raw = byOffset.get(l.record.offset)
+          return raw === undefined ? [] : [{
+            topic: pipeline.lateTopic!,
+            key: raw.key,
+            value: raw.value,
+            headers: { ...raw.headers, "tributary.late.windows": String(l.missedWindows.length) }
+          }]
+        })
+        yield* retryTransient("late records produce", sink.send(records))
+      })
+
+    /** Emits fired windows and commits the given partitions' checkpoints, in the order the mode requires. */
+    const emitAndCommit = (fired: ReadonlyArray<Firing<K, Out>>, partitions: ReadonlyArray<number>) =>
+      Effect.gen(function*() {
+        const offsets = checkpoints(partitions)
+        if (transactional !== undefined && output._tag === "Transactional") {
+          const { records, rows } = output.toRecords(fired)
+          if (records.length === 0 && offsets.length === 0) return
+          yield* retryTransient(
+            `${pipeline.name} transaction`,
+            transactional.sendAndCommit(records, { groupId: pipeline.groupId, offsets })
+          )
+          yield* stats.written(rows)
+          stats.commits++
+          stats.lastCommitAt = Date.now()
+          return
+        }
+        if (output._tag === "AtLeastOnce" && fired.length > 0) {
+          yield* stats.written(yield* retryTransient(`${pipeline.name} write`, output.write(fired)))
+        }
+        if (offsets.length > 0) yield* commit(subscription, stats, offsets)
+      })
+
+    const onBatch = (event: Extract<SourceEvent, { _tag: "Batch" }>) =>
+      Effect.gen(function*() {
+        yield* stats.consumed(event.records.length)
+        const { malformed, valid } = pipeline.decode(event.records)
+        yield* handleMalformed(stats, pipeline.deadLetters, malformed, (records) =>
+          retryTransient("dead-letter produce", sink.send(records)))
+        const windowRecords = valid.map((v) => pipeline.toWindowRecord(v.value, v.record))
+        const now = yield* Clock.currentTimeMillis
+        const result = engine.process(event.partition, windowRecords, now)
+        stats.watermark = engine.watermark()
+        if (result.late.length > 0) {
+          yield* sendLate(result.late, new Map(valid.map((v) => [Number(v.record.offset), v.record])))
+        }
+        yield* emitAndCommit(result.fired, firedPartitions(result.fired, event.partition))
+      }).pipe(
+        // A batch that started is finished and committed before shutdown takes effect.
+        Effect.uninterruptible,
+        Effect.annotateLogs({ pipeline: pipeline.name, partition: event.partition })
+      )
+
+    const onTick = Effect.gen(function*() {
+      const result = engine.onProcessingTime(yield* Clock.currentTimeMillis)
+      stats.watermark = engine.watermark()
+      if (result.fired.length > 0) yield* emitAndCommit(result.fired, firedPartitions(result.fired))
+    }).pipe(Effect.uninterruptible)
+
+    const onEvent = (event: SourceEvent | "tick"): Effect.Effect<void, MalformedRecord | KafkaError | E, R> => {
+      if (event === "tick") return onTick
+      if (event._tag === "Batch") return onBatch(event)
+      if (event._tag === "Revoked") for (const p of event.partitions) engine.revoke(p.partition)
+      else {
+        for (const p of event.partitions) engine.assign(p.partition, decodeCheckpointMetadata(p.committedMetadata))
+      }
+      return trackAssignment(stats, event)
+    }
+
+    const ticks = Stream.tick(pipeline.tickMs ?? 1_000).pipe(Stream.map(() => "tick" as const))
+    return yield* Stream.merge(subscription.events, ticks, { haltStrategy: "left" }).pipe(Stream.runForEach(onEvent))
+  })
+
+/** Partitions whose checkpoint may have moved: those with fired windows, plus the batch's own. */
+const firedPartitions = <K, Out>(fired: ReadonlyArray<Firing<K, Out>>, also?: number): Array<number> => {
+  const set = new Set<number>(also === undefined ? [] : [also])
+  for (const f of fired) set.add(f.partition)
+  return [...set]
+}
