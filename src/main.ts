@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 import { NodeRuntime, NodeServices } from "@effect/platform-node"
-import { Console, Effect } from "effect"
+import { Cause, Console, Effect, Exit, Runtime } from "effect"
 import { runCli } from "./cli/Cli.ts"
 import { describeConfigError, isConfigError, serviceSettings } from "./config/ServiceConfig.ts"
 import { loggingFromConfig } from "./observability/Logging.ts"
@@ -15,6 +15,12 @@ const shutdownDeadline = Effect.flatMap(serviceSettings, ({ shutdownGraceMs }) =
     }
   }))
 
+/** A stop requested by SIGTERM/SIGINT that completed cleanly is a normal exit for a service: code 0. */
+const exitZeroOnSignal: Runtime.Teardown = (exit, onExit) =>
+  Exit.isFailure(exit) && Cause.hasInterruptsOnly(exit.cause) && process.exitCode === undefined
+    ? onExit(0)
+    : Runtime.defaultTeardown(exit, (code) => onExit(typeof process.exitCode === "number" ? process.exitCode : code))
+
 const args = process.argv.slice(2)
 
 Effect.andThen(shutdownDeadline, runCli(args.length === 0 ? ["run"] : args)).pipe(
@@ -26,5 +32,5 @@ Effect.andThen(shutdownDeadline, runCli(args.length === 0 ? ["run"] : args)).pip
       : Effect.fail(error)
   ),
   Effect.provide(NodeServices.layer),
-  NodeRuntime.runMain
+  NodeRuntime.runMain({ teardown: exitZeroOnSignal })
 )

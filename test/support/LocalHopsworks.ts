@@ -1,0 +1,474 @@
+import { Effect, type Layer } from "effect"
+import { Kafka, logLevel } from "kafkajs"
+import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import type { AddressInfo } from "node:net"
+import { HopsworksConfig, type HopsworksSettings } from "../../src/config/HopsworksConfig.ts"
+import { buildFeatureGroupAvroSchemaString, hiveTypeProblem } from "../../src/hopsworks/AvroSchemaBuilder.ts"
+import type { ApiKeyScope } from "../../src/hopsworks/HopsworksError.ts"
+
+/**
+ * A stand-in Hopsworks REST server for tests: node:http on 127.0.0.1 (random port), answering the
+ * paths HopsworksClient uses with the bodies the real server sends (protocol page), checking the
+ * `Authorization: ApiKey <key>` header, and able to misbehave on demand (403 per scope, 5xx N times).
+ * Creating a feature group registers its Avro subject (AvroSchemaBuilder) and, when a Kafka bootstrap
+ * is given, creates its topic on the real broker. Every request is recorded.
+ */
+
+export interface LocalHopsworksOptions {
+  readonly apiKey?: string
+  readonly project?: string
+  readonly projectId?: number
+  readonly featureStoreId?: number
+  /** Real broker the byok connector points at; when set, FG / project topics are created on it. */
+  readonly kafkaBootstrap?: string
+  /** False: `online_ingestion` answers 404 like a 4.0/4.1 server. Default true. */
+  readonly onlineIngestion?: boolean
+}
+
+export interface RecordedRequest {
+  readonly method: string
+  /** Path under `/hopsworks-api/api`, without the query string. */
+  readonly path: string
+  readonly query: URLSearchParams
+  readonly contentType: string | undefined
+  readonly authorized: boolean
+  readonly body: string
+  readonly status: number
+}
+
+export interface StoredFeatureGroup {
+  readonly dto: Record<string, unknown> & { readonly id: number; readonly name: string; readonly version: number }
+  readonly subject: { readonly id: number; readonly subject: string; readonly version: number; readonly schema: string }
+}
+
+export interface LocalHopsworks {
+  /** `http://127.0.0.1:<port>` */
+  readonly url: string
+  readonly host: string
+  readonly port: number
+  readonly apiKey: string
+  readonly project: string
+  readonly projectId: number
+  readonly featureStoreId: number
+  /** `<project>_onlinefs`: the topic every online FG of the project uses. */
+  readonly onlineTopic: string
+  readonly requests: () => ReadonlyArray<RecordedRequest>
+  readonly clearRequests: () => void
+  /** Requests needing `scope` answer 403 / 320004 until `allowScope`. */
+  readonly forbidScope: (scope: ApiKeyScope) => void
+  readonly allowScope: (scope: ApiKeyScope) => void
+  /** The next `count` requests (matching `path` if given) answer `status` (default 503). */
+  readonly failNext: (count: number, status?: number, path?: RegExp) => void
+  readonly featureGroups: () => ReadonlyArray<StoredFeatureGroup>
+  readonly executions: () => ReadonlyArray<{ readonly job: string; readonly id: number }>
+  readonly topics: () => ReadonlyArray<Record<string, unknown>>
+  /** HopsworksConfig pointing at this server (override e.g. `apiKey` or `project` to test failures). */
+  readonly configLayer: (
+    overrides?: Partial<Omit<HopsworksSettings, "apiKey">> & { readonly apiKey?: string }
+  ) => Layer.Layer<HopsworksConfig>
+}
+
+const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
+  const text = JSON.stringify(body)
+  res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers })
+  res.end(text)
+}
+
+const restError = (errorCode: number, errorMsg: string, usrMsg = "") => ({
+  type: "restApiJsonResponse",
+  errorCode,
+  errorMsg,
+  usrMsg,
+  devMsg: ""
+})
+
+/** The API-key scope the real server requires for a path (see the protocol page §1.1). */
+const scopeOf = (path: string): ApiKeyScope => {
+  if (path.startsWith("/project/getProjectInfo/") || /^\/project\/\d+\/credentials$/.test(path)) return "PROJECT"
+  if (path.includes("/kafka/")) return "KAFKA"
+  if (/^\/project\/\d+\/jobs\//.test(path)) return "JOB"
+  return "FEATURESTORE"
+}
+
+const projectNotFound = (res: ServerResponse) =>
+  json(res, 400, restError(150004, "Project wasn't found.", "The project does not exist or you are not a member"))
+
+const readBody = (req: IncomingMessage) =>
+  new Promise<string>((resolve, reject) => {
+    const chunks: Array<Buffer> = []
+    req.on("data", (c: Buffer) => chunks.push(c))
+    req.on("end", () => resolve(Buffer.concat(chunks).toString("utf8")))
+    req.on("error", reject)
+  })
+
+export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
+  Effect.gen(function*() {
+    const apiKey = options.apiKey ?? "local-test-key.Secr3tValue"
+    const project = options.project ?? "tributary_test"
+    const projectId = options.projectId ?? 119
+    const featureStoreId = options.featureStoreId ?? 67
+    const fsName = `${project.toLowerCase()}_featurestore`
+    const onlineTopic = `${project}_onlinefs`
+    const onlineIngestion = options.onlineIngestion ?? true
+
+    const requests: Array<RecordedRequest> = []
+    const forbidden = new Set<ApiKeyScope>()
+    const failures: Array<{ status: number; path: RegExp | undefined }> = []
+    const featureGroups = new Map<string, StoredFeatureGroup>()
+    const subjects = new Map<string, Array<{ id: number; subject: string; version: number; schema: string }>>()
+    const creating = new Map<string, Promise<void>>()
+    const jobs = new Set<string>()
+    const executions: Array<{ job: string; id: number }> = []
+    const topics = new Map<string, Record<string, unknown>>()
+    let nextId = 1000
+    let nextSchemaId = 2000
+
+    const kafka = options.kafkaBootstrap === undefined
+      ? undefined
+      : new Kafka({ clientId: "local-hopsworks", brokers: [options.kafkaBootstrap], logLevel: logLevel.NOTHING })
+    const admin = kafka?.admin()
+    let adminConnected: Promise<void> | undefined
+    const ensureTopic = async (topic: string, partitions: number) => {
+      if (admin === undefined) return
+      adminConnected ??= admin.connect()
+      await adminConnected
+      const existing = await admin.listTopics()
+      if (existing.includes(topic)) return
+      await admin.createTopics({
+        waitForLeaders: true,
+        topics: [{ topic, numPartitions: partitions, replicationFactor: 1 }]
+      })
+        .catch((e: unknown) => {
+          if (!String(e).includes("already exists")) throw e
+        })
+    }
+
+    const registerSubject = (subject: string, schema: string) => {
+      const versions = subjects.get(subject) ?? []
+      const same = versions.find((v) => v.schema === schema)
+      if (same !== undefined) return same
+      const entry = { id: nextSchemaId++, subject, version: versions.length + 1, schema }
+      versions.push(entry)
+      subjects.set(subject, versions)
+      return entry
+    }
+
+    const handle = async (req: IncomingMessage, res: ServerResponse, url: URL, body: string) => {
+      const method = req.method ?? "GET"
+      const prefix = "/hopsworks-api/api"
+      if (!url.pathname.startsWith(prefix)) return json(res, 404, { message: "not a Hopsworks API path" })
+      const path = url.pathname.slice(prefix.length)
+
+      const failure = failures.findIndex((f) => f.path === undefined || f.path.test(path))
+      if (failure >= 0) {
+        const f = failures.splice(failure, 1)[0]!
+        res.writeHead(f.status, { "content-type": "text/html" })
+        return res.end(`<html><body>${f.status} Service Unavailable</body></html>`)
+      }
+
+      if (req.headers.authorization !== `ApiKey ${apiKey}`) {
+        return json(res, 401, restError(320002, "Api key not found", "Api key not found"), {
+          "www-authenticate": "ApiKey realm=\"Hopsworks\""
+        })
+      }
+      const scope = scopeOf(path)
+      if (forbidden.has(scope)) {
+        return json(res, 403, restError(320004, `Api key does not have the required scope: ${scope}`, ""))
+      }
+
+      let m: RegExpExecArray | null
+      if ((m = /^\/project\/getProjectInfo\/([^/]+)$/.exec(path)) && method === "GET") {
+        if (decodeURIComponent(m[1]!) !== project) return projectNotFound(res)
+        return json(res, 200, {
+          projectId,
+          projectName: project,
+          owner: "tester@hopsworks.ai",
+          description: "",
+          created: "2025-01-01T00:00:00Z",
+          featureStoreTopic: null,
+          services: ["JOBS", "KAFKA", "FEATURESTORE"]
+        })
+      }
+      const pm = /^\/project\/(\d+)(\/.*)?$/.exec(path)
+      if (pm === null) return json(res, 404, restError(100000, "Not found"))
+      if (Number(pm[1]) !== projectId) return projectNotFound(res)
+      const rest = pm[2] ?? ""
+
+      if (rest === "/credentials" && method === "GET") {
+        return json(res, 200, {
+          fileExtension: "jks",
+          kStore: "",
+          tStore: "",
+          password: "",
+          caChain: "-----BEGIN CERTIFICATE-----\nCA\n-----END CERTIFICATE-----\n",
+          clientCert: "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n",
+          clientKey: "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n"
+        })
+      }
+
+      if ((m = /^\/jobs\/([^/]+)\/executions$/.exec(rest)) && method === "POST") {
+        const job = decodeURIComponent(m[1]!)
+        if (!jobs.has(job)) return json(res, 404, restError(130009, "Job not found", `job ${job} not found`))
+        const id = nextId++
+        executions.push({ job, id })
+        return json(res, 201, {
+          id,
+          state: "INITIALIZING",
+          finalStatus: "UNDEFINED",
+          submissionTime: new Date().toISOString()
+        })
+      }
+
+      if ((m = /^\/kafka\/subjects\/([^/]+)\/versions$/.exec(rest)) && method === "POST") {
+        const schema = (JSON.parse(body) as { schema: string }).schema
+        const entry = registerSubject(decodeURIComponent(m[1]!), schema)
+        return json(res, 200, { id: entry.id })
+      }
+      if ((m = /^\/kafka\/subjects\/([^/]+)\/versions\/([^/]+)$/.exec(rest)) && method === "GET") {
+        return subjectVersion(res, decodeURIComponent(m[1]!), m[2]!)
+      }
+      if (rest === "/kafka/topics" && method === "POST") {
+        const t = JSON.parse(body) as { name: string; numOfPartitions: number; schemaName?: string }
+        if (topics.has(t.name)) return json(res, 409, restError(190002, "Kafka topic already exists", t.name))
+        if (t.schemaName !== undefined && !subjects.has(t.schemaName)) {
+          return json(res, 404, { error_code: 40401, message: "Subject not found" })
+        }
+        topics.set(t.name, t)
+        await ensureTopic(t.name, t.numOfPartitions)
+        return json(res, 201, t, { location: `${url.origin}${prefix}/project/${projectId}/kafka/topics/${t.name}` })
+      }
+
+      const fm = /^\/featurestores\/([^/]+)(\/.*)?$/.exec(rest)
+      if (fm === null) return json(res, 404, restError(100000, "Not found"))
+      const fsRef = decodeURIComponent(fm[1]!)
+      if (fsRef !== fsName && fsRef !== String(featureStoreId)) {
+        return json(res, 404, restError(270008, "Featurestore wasn't found", `featurestore ${fsRef} not found`))
+      }
+      const fsRest = fm[2] ?? ""
+      if (fsRest === "" && method === "GET") {
+        return json(res, 200, {
+          featurestoreId: featureStoreId,
+          featurestoreName: fsName,
+          created: "2025-01-01T00:00:00Z",
+          projectName: project,
+          projectId,
+          onlineFeaturestoreName: project.toLowerCase(),
+          offlineFeaturestoreName: fsName,
+          onlineEnabled: true,
+          numFeatureGroups: featureGroups.size
+        })
+      }
+      if (fsRest === "/storageconnectors/kafka_connector/byok" && method === "GET") {
+        return json(res, 200, {
+          type: "featureStoreKafkaConnectorDTO",
+          id: -1,
+          name: "kafka_connector",
+          featurestoreId: featureStoreId,
+          storageConnectorType: "KAFKA",
+          bootstrapServers: options.kafkaBootstrap ?? "127.0.0.1:19092",
+          securityProtocol: "PLAINTEXT",
+          sslEndpointIdentificationAlgorithm: "",
+          options: [],
+          externalKafka: true
+        })
+      }
+      if ((m = /^\/kafka\/subjects\/([^/]+)\/versions\/([^/]+)$/.exec(fsRest)) && method === "GET") {
+        return subjectVersion(res, decodeURIComponent(m[1]!), m[2]!)
+      }
+      if (fsRest === "/featuregroups" && method === "POST") return createFeatureGroup(res, body)
+      if ((m = /^\/featuregroups\/(\d+)\/online_ingestion$/.exec(fsRest)) && method === "POST") {
+        if (!onlineIngestion) return json(res, 404, { message: "HTTP 404 Not Found" })
+        const fgId = Number(m[1])
+        if (![...featureGroups.values()].some((fg) => fg.dto.id === fgId)) {
+          return json(res, 404, restError(270009, "Featuregroup wasn't found"))
+        }
+        const ingestion = JSON.parse(body) as { numEntries: number | null }
+        return json(res, 201, { id: nextId++, numEntries: ingestion.numEntries, results: [] })
+      }
+      if ((m = /^\/featuregroups\/([A-Za-z0-9_]+)$/.exec(fsRest)) && method === "GET") {
+        const name = m[1]!
+        const version = url.searchParams.get("version")
+        const found = [...featureGroups.values()].filter((fg) =>
+          fg.dto.name === name && (version === null || String(fg.dto.version) === version)
+        )
+        if (found.length === 0) {
+          return json(res, 404, restError(270009, "Featuregroup wasn't found.", `featuregroup ${name} not found`))
+        }
+        return json(res, 200, found.map((fg) => fg.dto))
+      }
+      return json(res, 404, restError(100000, `No route for ${method} ${path}`))
+    }
+
+    const subjectVersion = (res: ServerResponse, subject: string, version: string) => {
+      const versions = subjects.get(subject)
+      if (versions === undefined || versions.length === 0) {
+        return json(res, 404, { error_code: 40401, message: "Subject not found" })
+      }
+      const entry = version === "latest"
+        ? versions[versions.length - 1]
+        : versions.find((v) => String(v.version) === version)
+      if (entry === undefined) return json(res, 404, { error_code: 40402, message: "Version not found" })
+      return json(res, 200, entry)
+    }
+
+    const createFeatureGroup = async (res: ServerResponse, body: string) => {
+      const req = JSON.parse(body) as {
+        type: string
+        name: string
+        version: number
+        description?: string
+        onlineEnabled?: boolean
+        eventTime?: string | null
+        timeTravelFormat?: string
+        features: Array<{ name: string; type: string; primary?: boolean; partition?: boolean }>
+      }
+      if (req.type !== "streamFeatureGroupDTO") {
+        return json(res, 400, restError(270001, "Could not create feature group", `unsupported type ${req.type}`))
+      }
+      const key = `${req.name}_${req.version}`
+      const pending = creating.get(key)
+      if (pending !== undefined) await pending.catch(() => undefined) // answer once the winner has committed
+      if (featureGroups.has(key) || pending !== undefined) {
+        return json(res, 400, restError(270089, "Feature group already exists", `${req.name} version ${req.version}`))
+      }
+      if (!req.features.some((f) => f.primary === true)) {
+        return json(res, 400, restError(270121, "Primary key required", "stream feature groups need a primary key"))
+      }
+      for (const f of req.features) {
+        const problem = hiveTypeProblem(f.type)
+        if (problem !== undefined) return json(res, 400, restError(270153, "Avro conversion failed", problem))
+      }
+      const onlineEnabled = req.onlineEnabled ?? false
+      const topic = onlineEnabled ? onlineTopic : project
+      const subject = registerSubject(
+        key,
+        buildFeatureGroupAvroSchemaString({
+          featureGroupName: req.name,
+          version: req.version,
+          projectName: project,
+          features: req.features
+        })
+      )
+      const id = nextId++
+      const firstPk = req.features.find((f) => f.primary === true)?.name
+      const dto = {
+        type: "streamFeatureGroupDTO",
+        id,
+        name: req.name,
+        version: req.version,
+        description: req.description ?? "",
+        featurestoreId: featureStoreId,
+        featurestoreName: fsName,
+        created: new Date().toISOString(),
+        creator: { email: "tester@hopsworks.ai" },
+        location: `hopsfs://namenode.service.consul:8020/apps/hive/warehouse/${fsName}.db/${key}`,
+        statisticsConfig: {
+          enabled: false,
+          correlations: false,
+          histograms: false,
+          exactUniqueness: false,
+          columns: []
+        },
+        features: req.features.map((f) => ({
+          name: f.name,
+          type: f.type,
+          onlineType: f.type === "string" ? "varchar(100)" : f.type,
+          description: "",
+          primary: f.primary === true,
+          partition: f.partition === true,
+          hudiPrecombineKey: f.name === firstPk,
+          defaultValue: null,
+          featureGroupId: id
+        })),
+        eventTime: req.eventTime ?? null,
+        onlineEnabled,
+        onlineTopicName: topic,
+        topicName: null,
+        notificationTopicName: null,
+        deprecated: false,
+        timeTravelFormat: req.timeTravelFormat ?? "HUDI",
+        deltaStreamerJobConf: { writeOptions: [], sparkJobConfiguration: null }
+      }
+      // like the server's unique constraint: a concurrent create of the same FG gets 270089
+      const topicReady = ensureTopic(topic, 3)
+      creating.set(key, topicReady)
+      try {
+        await topicReady
+      } finally {
+        creating.delete(key)
+      }
+      featureGroups.set(key, { dto, subject })
+      jobs.add(`${key}_offline_fg_materialization`)
+      return json(res, 201, dto)
+    }
+
+    const server = createServer((req, res) => {
+      const url = new URL(req.url ?? "/", "http://127.0.0.1")
+      readBody(req)
+        .then(async (body) => {
+          const originalEnd = res.end.bind(res)
+          res.end = ((...args: Parameters<ServerResponse["end"]>) => {
+            requests.push({
+              method: req.method ?? "GET",
+              path: url.pathname.replace(/^\/hopsworks-api\/api/, ""),
+              query: url.searchParams,
+              contentType: req.headers["content-type"],
+              authorized: req.headers.authorization === `ApiKey ${apiKey}`,
+              body,
+              status: res.statusCode
+            })
+            return originalEnd(...args)
+          }) as ServerResponse["end"]
+          await handle(req, res, url, body)
+        })
+        .catch((error: unknown) => {
+          if (!res.headersSent) json(res, 500, restError(100001, `test server error: ${String(error)}`))
+        })
+    })
+
+    const port = yield* Effect.acquireRelease(
+      Effect.callback<number>((resume) => {
+        server.listen(0, "127.0.0.1", () => resume(Effect.succeed((server.address() as AddressInfo).port)))
+      }),
+      () =>
+        Effect.promise(async () => {
+          server.closeAllConnections()
+          await new Promise<void>((resolve) => server.close(() => resolve()))
+          if (adminConnected !== undefined) await admin?.disconnect().catch(() => undefined)
+        })
+    )
+
+    const local: LocalHopsworks = {
+      url: `http://127.0.0.1:${port}`,
+      host: "127.0.0.1",
+      port,
+      apiKey,
+      project,
+      projectId,
+      featureStoreId,
+      onlineTopic,
+      requests: () => [...requests],
+      clearRequests: () => {
+        requests.length = 0
+      },
+      forbidScope: (scope) => void forbidden.add(scope),
+      allowScope: (scope) => void forbidden.delete(scope),
+      failNext: (count, status = 503, path) => {
+        for (let i = 0; i < count; i++) failures.push({ status, path })
+      },
+      featureGroups: () => [...featureGroups.values()],
+      executions: () => [...executions],
+      topics: () => [...topics.values()],
+      configLayer: (overrides = {}) =>
+        HopsworksConfig.layerWith({
+          host: "127.0.0.1",
+          port,
+          scheme: "http",
+          project,
+          requestTimeoutMs: 5_000,
+          ...overrides,
+          apiKey: overrides.apiKey ?? apiKey
+        })
+    }
+    return local
+  })
