@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, type Scope } from "effect"
-import { CompressionTypes, type Message, type Producer, type TopicMessages } from "kafkajs"
+import { CompressionTypes, type Message, Partitioners, type Producer, type TopicMessages } from "kafkajs"
 import { KafkaClient } from "./KafkaClient.ts"
 import { type KafkaError, kafkaError } from "./KafkaError.ts"
 import type { CommitOffset, OutgoingRecord } from "./KafkaRecord.ts"
@@ -25,17 +25,27 @@ export class KafkaSink extends Context.Service<KafkaSink, {
     KafkaSink,
     Effect.gen(function*() {
       const { kafka } = yield* KafkaClient
-      const producer = yield* connected(kafka.producer({ allowAutoTopicCreation: true }), "producer connect")
+      const producer = yield* connected(kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner }), "producer connect")
 
       const send = (records: ReadonlyArray<OutgoingRecord>) =>
         records.length === 0 ? Effect.void : Effect.tryPromise({
-          try: () => producer.sendBatch({ topicMessages: toTopicMessages(records), acks: -1, compression: CompressionTypes.None }),
+          try: async () => {
+            for (const chunk of chunksBySize(records)) {
+              await producer.sendBatch({ topicMessages: toTopicMessages(chunk), acks: -1, compression: CompressionTypes.None })
+            }
+          },
           catch: kafkaError("produce")
-        }).pipe(Effect.asVoid)
+        })
 
       const transactional = Effect.fn("KafkaSink.transactional")(function*(transactionalId: string) {
         const txProducer = yield* connected(
-          kafka.producer({ transactionalId, idempotent: true, maxInFlightRequests: 1, allowAutoTopicCreation: true }),
+          kafka.producer({
+            transactionalId,
+            idempotent: true,
+            maxInFlightRequests: 1,
+            allowAutoTopicCreation: true,
+            createPartitioner: Partitioners.DefaultPartitioner
+          }),
           "transactional producer connect"
         )
         const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, offsets }) =>
@@ -43,7 +53,9 @@ export class KafkaSink extends Context.Service<KafkaSink, {
             try: async () => {
               const tx = await txProducer.transaction()
               try {
-                if (records.length > 0) await tx.sendBatch({ topicMessages: toTopicMessages(records), acks: -1 })
+                for (const chunk of chunksBySize(records)) {
+                  await tx.sendBatch({ topicMessages: toTopicMessages(chunk), acks: -1 })
+                }
                 if (offsets.length > 0) {
                   await tx.sendOffsets({ consumerGroupId: groupId, topics: groupByTopic(offsets) })
                 }
@@ -68,6 +80,36 @@ const connected = (producer: Producer, operation: string) =>
     Effect.tryPromise({ try: () => producer.connect().then(() => producer), catch: kafkaError(operation) }),
     (p) => Effect.promise(() => p.disconnect().catch(() => undefined))
   )
+
+/**
+ * Splits a large send into requests that stay under the broker's default message size limit (1 MiB
+ * per partition batch), keeping order. Sizes are estimated from keys, values and headers.
+ */
+export const chunksBySize = (records: ReadonlyArray<OutgoingRecord>, maxBytes = 768 * 1024): Array<ReadonlyArray<OutgoingRecord>> => {
+  const chunks: Array<ReadonlyArray<OutgoingRecord>> = []
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < records.length; i++) {
+    const size = recordSize(records[i]!)
+    if (bytes + size > maxBytes && i > start) {
+      chunks.push(records.slice(start, i))
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  if (start < records.length) chunks.push(start === 0 ? records : records.slice(start))
+  return chunks
+}
+
+const byteLength = (v: Buffer | string | null | undefined): number =>
+  v === null || v === undefined ? 0 : typeof v === "string" ? v.length * 3 : v.length
+
+const recordSize = (r: OutgoingRecord): number => {
+  let size = 70 + byteLength(r.key) + byteLength(r.value)
+  if (r.headers !== undefined) for (const k in r.headers) size += k.length + byteLength(r.headers[k]) + 8
+  return size
+}
 
 /** Groups records by topic, keeping their order, as kafkajs' sendBatch wants them. */
 export const toTopicMessages = (records: ReadonlyArray<OutgoingRecord>): Array<TopicMessages> => {
