@@ -4,7 +4,9 @@ import { setupCommand } from "./SetupCommand.ts"
 import { simulateCommand } from "./SimulateCommand.ts"
 
 export const cli = Command.make("tributary").pipe(
-  Command.withDescription("Real-time feature pipelines on Kafka. With no configuration, `run` starts the embedded demo."),
+  Command.withDescription(
+    "Real-time feature pipelines on Kafka. With no configuration, `run` starts the embedded demo."
+  ),
   Command.withSubcommands([runCommand, simulateCommand, setupCommand])
 )
 

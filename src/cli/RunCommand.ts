@@ -18,7 +18,11 @@ export const runPipelines = (names: ReadonlyArray<string>) =>
     for (const d of definitions) {
       const topics = yield* d.sourceTopics
       yield* admin.createTopics(
-        topics.map((topic) => ({ topic, partitions: service.topicPartitions, replicationFactor: service.replicationFactor }))
+        topics.map((topic) => ({
+          topic,
+          partitions: service.topicPartitions,
+          replicationFactor: service.replicationFactor
+        }))
       )
     }
     const jobs: Array<Effect.Effect<unknown, unknown, Layer.Success<typeof appLayer>>> = []
@@ -40,4 +44,8 @@ export const runCommand = Command.make(
   "run",
   { pipeline: Argument.Literals("pipeline", pipelineNames).pipe(Argument.withDefault(pipelineNames[0])) },
   ({ pipeline }) => runPipelines([pipeline])
-).pipe(Command.withDescription("Run a pipeline as a long-running service (SIGTERM/SIGINT: finish in-flight batches, commit, exit)"))
+).pipe(
+  Command.withDescription(
+    "Run a pipeline as a long-running service (SIGTERM/SIGINT: finish in-flight batches, commit, exit)"
+  )
+)

@@ -17,4 +17,8 @@ export const simulateCommand = Command.make(
       const published = yield* pipelineNamed(pipeline).simulate(settings).pipe(Effect.scoped)
       yield* Effect.logInfo(`published ${published} records`)
     }).pipe(Effect.provide(kafkaFromConfig))
-).pipe(Command.withDescription("Publish a pipeline's synthetic input (SIMULATOR_RATE / PUBLISH_INTERVAL_SEC, SIMULATOR_COUNT, SIMULATOR_SEED)"))
+).pipe(
+  Command.withDescription(
+    "Publish a pipeline's synthetic input (SIMULATOR_RATE / PUBLISH_INTERVAL_SEC, SIMULATOR_COUNT, SIMULATOR_SEED)"
+  )
+)

@@ -55,9 +55,11 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
     key: pem("KAFKA_SSL_KEY"),
     rejectUnauthorized: Config.Boolean("KAFKA_SSL_REJECT_UNAUTHORIZED").pipe(Config.withDefault(true)),
     verifyHostname: Config.Boolean("KAFKA_SSL_VERIFY_HOSTNAME").pipe(Config.withDefault(true))
-  }).pipe(Config.map(({ enabled, ...tls }) =>
-    enabled || Option.isSome(tls.ca) || Option.isSome(tls.cert) ? Option.some(tls) : Option.none()
-  )),
+  }).pipe(
+    Config.map(({ enabled, ...tls }) =>
+      enabled || Option.isSome(tls.ca) || Option.isSome(tls.cert) ? Option.some(tls) : Option.none()
+    )
+  ),
   sasl: Config.option(Config.all({
     mechanism: Config.Literals(["plain", "scram-sha-256", "scram-sha-512"], "KAFKA_SASL_MECHANISM"),
     username: Config.String("KAFKA_SASL_USERNAME"),

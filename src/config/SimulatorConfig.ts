@@ -7,8 +7,10 @@ export const simulatorSettings = Config.all({
   rate: Config.option(Config.Number("SIMULATOR_RATE")),
   count: Config.option(Config.Int("SIMULATOR_COUNT")),
   malformedShare: Config.Number("SIMULATOR_MALFORMED_SHARE").pipe(Config.withDefault(0))
-}).pipe(Config.map(({ publishIntervalSec, rate, ...rest }) => ({
-  ...rest,
-  ratePerSecond: Option.getOrElse(rate, () => 1 / publishIntervalSec)
+}).pipe(Config.map((s) => ({
+  seed: s.seed,
+  count: s.count,
+  malformedShare: s.malformedShare,
+  ratePerSecond: Option.getOrElse(s.rate, () => 1 / s.publishIntervalSec)
 })))
 export type SimulatorSettings = Config.Success<typeof simulatorSettings>

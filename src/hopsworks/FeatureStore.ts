@@ -36,7 +36,9 @@ export class FeatureStore extends Context.Service<FeatureStore, {
     Effect.gen(function*() {
       const client = yield* HopsworksClient
       const connection = yield* client.kafkaConnection()
-      yield* Effect.logInfo(`feature store Kafka: ${connection.bootstrapServers.join(",")} (${connection.securityProtocol})`)
+      yield* Effect.logInfo(
+        `feature store Kafka: ${connection.bootstrapServers.join(",")} (${connection.securityProtocol})`
+      )
       const sink = yield* Layer.build(
         KafkaSink.layer.pipe(Layer.provide(KafkaClient.layer), Layer.provide(featureStoreKafkaConfig(connection)))
       ).pipe(Effect.map(Context.get(KafkaSink)))
@@ -49,7 +51,8 @@ export class FeatureStore extends Context.Service<FeatureStore, {
               : Option.none()
             return writerFor(featureGroup, onlineIngestionId, sink)
           }),
-        materialize: (name, version) => Effect.flatMap(client.getFeatureGroup(name, version), client.startMaterialization)
+        materialize: (name, version) =>
+          Effect.flatMap(client.getFeatureGroup(name, version), client.startMaterialization)
       })
     })
   )

@@ -6,13 +6,15 @@ import type { KafkaServices } from "../kafka/KafkaLayer.ts"
 import { FeatureStore } from "./FeatureStore.ts"
 import { HopsworksClient } from "./HopsworksClient.ts"
 import type { HopsworksError } from "./HopsworksError.ts"
-import { LocalFeatureStore, OnlineTables } from "./LocalFeatureStore.ts"
+import { localFeatureStoreLayer, OnlineTables } from "./LocalFeatureStore.ts"
 
 /** Hopsworks when HOPSWORKS_HOST is set, otherwise the local emulator writing to the app's Kafka. */
 export const featureStoreFromConfig = Layer.unwrap(
   Effect.map(
     hopsworksSettings,
-    (settings): Layer.Layer<FeatureStore | OnlineTables, Config.ConfigError | HopsworksError | KafkaError, KafkaServices> =>
+    (
+      settings
+    ): Layer.Layer<FeatureStore | OnlineTables, Config.ConfigError | HopsworksError | KafkaError, KafkaServices> =>
       Option.isSome(settings)
         ? Layer.mergeAll(FeatureStore.layer, OnlineTables.layerRemote).pipe(
           Layer.provide(HopsworksClient.layer),
@@ -21,6 +23,6 @@ export const featureStoreFromConfig = Layer.unwrap(
             NodeHttpClient.layerUndiciOptions(HopsworksClient.httpClientOptions(settings.value))
           ))
         )
-        : LocalFeatureStore.layer
+        : localFeatureStoreLayer
   )
 )

@@ -8,6 +8,14 @@ import { makeFeatureGroupDecoder } from "./FeatureGroupWriter.ts"
 import { FeatureStore, writerFor } from "./FeatureStore.ts"
 import type { ResolvedFeatureGroup } from "./HopsworksClient.ts"
 
+interface Entry {
+  readonly fg: ResolvedFeatureGroup
+  readonly table: Map<string, Record<string, unknown>>
+  applied: number
+}
+
+const asTable = (e: Entry): OnlineTable => ({ featureGroup: e.fg, rows: e.table, applied: e.applied })
+
 /** The emulated project: its name gives the topic (`<project>_onlinefs`) and the Avro namespace, as on a server. */
 const project = { id: 119, name: "tributary" }
 
@@ -39,98 +47,94 @@ export class OnlineTables extends Context.Service<OnlineTables, {
  * Kafka, and an in-process materializer that reads the topic back (decoding with the subject schema,
  * keeping only records whose headers name the feature group) and upserts an online table.
  */
-export class LocalFeatureStore {
-  static readonly layer = Layer.effectContext(
-    Effect.gen(function*() {
-      const sink = yield* KafkaSink
-      const source = yield* KafkaSource
-      const admin = yield* KafkaAdmin
-      const scope = yield* Effect.scope
-      const topic = `${project.name}_onlinefs`
-      yield* admin.createTopics([{ topic, partitions: 1 }])
-      const groups = new Map<string, { fg: ResolvedFeatureGroup; table: Map<string, Record<string, unknown>>; applied: number }>()
-      let executions = 0
+export const localFeatureStoreLayer = Layer.effectContext(
+  Effect.gen(function*() {
+    const sink = yield* KafkaSink
+    const source = yield* KafkaSource
+    const admin = yield* KafkaAdmin
+    const scope = yield* Effect.scope
+    const topic = `${project.name}_onlinefs`
+    yield* admin.createTopics([{ topic, partitions: 1 }])
+    const groups = new Map<string, Entry>()
+    let executions = 0
 
-      const materialize = (entry: { fg: ResolvedFeatureGroup; table: Map<string, Record<string, unknown>>; applied: number }) =>
-        Effect.gen(function*() {
-          const { fg } = entry
-          const decoder = makeFeatureGroupDecoder(fg)
-          const keyOf = (row: Record<string, unknown>) => fg.primaryKey.map((k) => String(row[k])).join(";")
-          const sub = yield* source.subscribe({ groupId: `online-materializer-${fg.name}_${fg.version}`, topics: [topic] })
-          yield* sub.events.pipe(Stream.runForEach((event) => {
-            if (event._tag !== "Batch") return Effect.void
-            for (const record of event.records) {
-              const mine = headerString(record, "featureGroupId") === String(fg.featureGroupId) &&
-                headerString(record, "subjectId") === String(fg.subject.id)
-              if (!mine || record.value === null) continue
-              const row = decoder.decode(record.value)
-              entry.table.set(keyOf(row), row)
-              entry.applied++
-            }
-            const last = event.records[event.records.length - 1]!
-            return sub.commit([{ topic: event.topic, partition: event.partition, offset: nextOffset(last.offset) }])
-              .pipe(Effect.ignore)
-          }))
-        }).pipe(Effect.scoped)
-
-      const resolve = (spec: Parameters<FeatureStore["Service"]["featureGroup"]>[0]) =>
-        Effect.gen(function*() {
-          const id = `${spec.name}_${spec.version}`
-          const existing = groups.get(id)
-          if (existing !== undefined) return existing
-          const featureList = spec.features.map((f) => ({ name: f.name, type: f.type }))
-          const fg: ResolvedFeatureGroup = {
-            projectId: project.id,
-            featureStoreId: 67,
-            featureGroupId: 1000 + groups.size,
-            name: spec.name,
-            version: spec.version,
-            onlineTopicName: topic,
-            onlineEnabled: spec.onlineEnabled ?? true,
-            primaryKey: featureList.map((f) => f.name).filter((n) => spec.primaryKey.includes(n)),
-            eventTime: spec.eventTime,
-            features: featureList,
-            subject: {
-              id: 2000 + groups.size,
-              version: 1,
-              schema: buildFeatureGroupAvroSchemaString({
-                featureGroupName: spec.name,
-                version: spec.version,
-                projectName: project.name,
-                features: featureList
-              })
-            }
-          }
-          const entry = { fg, table: new Map<string, Record<string, unknown>>(), applied: 0 }
-          groups.set(id, entry)
-          yield* Effect.forkIn(materialize(entry), scope)
-          return entry
+    const materialize = (entry: Entry) =>
+      Effect.gen(function*() {
+        const { fg } = entry
+        const decoder = makeFeatureGroupDecoder(fg)
+        const keyOf = (row: Record<string, unknown>) => fg.primaryKey.map((k) => String(row[k])).join(";")
+        const sub = yield* source.subscribe({
+          groupId: `online-materializer-${fg.name}_${fg.version}`,
+          topics: [topic]
         })
+        yield* sub.events.pipe(Stream.runForEach((event) => {
+          if (event._tag !== "Batch") return Effect.void
+          for (const record of event.records) {
+            const mine = headerString(record, "featureGroupId") === String(fg.featureGroupId) &&
+              headerString(record, "subjectId") === String(fg.subject.id)
+            if (!mine || record.value === null) continue
+            const row = decoder.decode(record.value)
+            entry.table.set(keyOf(row), row)
+            entry.applied++
+          }
+          const last = event.records[event.records.length - 1]!
+          return sub.commit([{ topic: event.topic, partition: event.partition, offset: nextOffset(last.offset) }])
+            .pipe(Effect.ignore)
+        }))
+      }).pipe(Effect.scoped)
 
-      const asTable = (e: { fg: ResolvedFeatureGroup; table: Map<string, Record<string, unknown>>; applied: number }): OnlineTable => ({
-        featureGroup: e.fg,
-        rows: e.table,
-        applied: e.applied
+    const resolve = (spec: Parameters<FeatureStore["Service"]["featureGroup"]>[0]) =>
+      Effect.gen(function*() {
+        const id = `${spec.name}_${spec.version}`
+        const existing = groups.get(id)
+        if (existing !== undefined) return existing
+        const featureList = spec.features.map((f) => ({ name: f.name, type: f.type }))
+        const fg: ResolvedFeatureGroup = {
+          projectId: project.id,
+          featureStoreId: 67,
+          featureGroupId: 1000 + groups.size,
+          name: spec.name,
+          version: spec.version,
+          onlineTopicName: topic,
+          onlineEnabled: spec.onlineEnabled ?? true,
+          primaryKey: featureList.map((f) => f.name).filter((n) => spec.primaryKey.includes(n)),
+          eventTime: spec.eventTime,
+          features: featureList,
+          subject: {
+            id: 2000 + groups.size,
+            version: 1,
+            schema: buildFeatureGroupAvroSchemaString({
+              featureGroupName: spec.name,
+              version: spec.version,
+              projectName: project.name,
+              features: featureList
+            })
+          }
+        }
+        const entry = { fg, table: new Map<string, Record<string, unknown>>(), applied: 0 }
+        groups.set(id, entry)
+        yield* Effect.forkIn(materialize(entry), scope)
+        return entry
       })
 
-      const featureStore = FeatureStore.of({
-        featureGroup: (spec) => Effect.map(resolve(spec), ({ fg }) => writerFor(fg, Option.some(1), sink)),
-        materialize: (name, version) =>
-          Effect.sync(() => {
-            executions++
-            const entry = groups.get(`${name}_${version}`)
-            return {
-              jobName: `${name}_${version}_offline_fg_materialization`,
-              executionId: executions,
-              state: entry === undefined ? "FAILED" : "FINISHED"
-            }
-          })
-      })
-      const local = OnlineTables.of({
-        tables: Effect.sync(() => [...groups.values()].map(asTable)),
-        table: (name, version) => Effect.sync(() => Option.map(Option.fromNullishOr(groups.get(`${name}_${version}`)), asTable))
-      })
-      return Context.make(FeatureStore, featureStore).pipe(Context.add(OnlineTables, local))
+    const featureStore = FeatureStore.of({
+      featureGroup: (spec) => Effect.map(resolve(spec), ({ fg }) => writerFor(fg, Option.some(1), sink)),
+      materialize: (name, version) =>
+        Effect.sync(() => {
+          executions++
+          const entry = groups.get(`${name}_${version}`)
+          return {
+            jobName: `${name}_${version}_offline_fg_materialization`,
+            executionId: executions,
+            state: entry === undefined ? "FAILED" : "FINISHED"
+          }
+        })
     })
-  )
-}
+    const local = OnlineTables.of({
+      tables: Effect.sync(() => [...groups.values()].map(asTable)),
+      table: (name, version) =>
+        Effect.sync(() => Option.map(Option.fromNullishOr(groups.get(`${name}_${version}`)), asTable))
+    })
+    return Context.make(FeatureStore, featureStore).pipe(Context.add(OnlineTables, local))
+  })
+)

@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { Partitioners, type PartitionerArgs } from "kafkajs"
+import { type PartitionerArgs, Partitioners } from "kafkajs"
 import { KafkaAdmin, type TopicSpec } from "./KafkaAdmin.ts"
 import { KafkaError } from "./KafkaError.ts"
 import {
@@ -31,8 +31,9 @@ export class InMemoryBroker extends Context.Service<InMemoryBroker, BrokerState>
   )
 
   /** A fresh broker with the Kafka services on top, the broker itself exposed for inspection. */
-  static readonly layerWithKafka = (options?: { readonly defaultPartitions?: number; readonly maxBatchSize?: number }) =>
-    InMemoryBroker.layerKafka.pipe(Layer.provideMerge(InMemoryBroker.layer(options)))
+  static readonly layerWithKafka = (
+    options?: { readonly defaultPartitions?: number; readonly maxBatchSize?: number }
+  ) => InMemoryBroker.layerKafka.pipe(Layer.provideMerge(InMemoryBroker.layer(options)))
 }
 
 interface Member {
@@ -112,11 +113,20 @@ export class BrokerState {
   }
 
   subscribe(options: SubscribeOptions) {
+    // oxlint-disable-next-line typescript/no-this-alias -- the generator needs the broker, not its own `this`
     const self = this
     return Effect.gen(function*() {
       const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? 50_000)
       const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
-      const member: Member = { id: self.nextMemberId++, runPromise, options, buffer, positions: new Map(), assignment: [], generation: 0 }
+      const member: Member = {
+        id: self.nextMemberId++,
+        runPromise,
+        options,
+        buffer,
+        positions: new Map(),
+        assignment: [],
+        generation: 0
+      }
       const group = self.group(options.groupId)
       let running = true
       yield* Effect.acquireRelease(
@@ -136,7 +146,8 @@ export class BrokerState {
       )
       return {
         events: buffer.events,
-        commit: (offsets: ReadonlyArray<CommitOffset>) => Effect.sync(() => self.commit(options.groupId, offsets, member)),
+        commit: (offsets: ReadonlyArray<CommitOffset>) =>
+          Effect.sync(() => self.commit(options.groupId, offsets, member)),
         bufferedRecords: Effect.sync(() => buffer.gate.size)
       }
     })
@@ -160,7 +171,9 @@ export class BrokerState {
     return KafkaAdmin.of({
       createTopics: (specs) => Effect.sync(() => specs.forEach((s) => this.createTopic(s))),
       topicOffsets: (topic) =>
-        Effect.sync(() => (this.logs.get(topic) ?? []).map((p, partition) => ({ partition, low: "0", high: String(p.length) }))),
+        Effect.sync(() =>
+          (this.logs.get(topic) ?? []).map((p, partition) => ({ partition, low: "0", high: String(p.length) }))
+        ),
       committedOffsets: (groupId, topic) =>
         Effect.sync(() =>
           (this.logs.get(topic) ?? []).map((_, partition) => {
@@ -244,7 +257,7 @@ export class BrokerState {
           ? BigInt(this.logs.get(tp.topic)?.[tp.partition]?.length ?? 0)
           : 0n
         m.positions.set(partitionKey(tp), start)
-        return { ...tp, committedOffset: c?.offset, committedMetadata: c?.metadata }
+        return { topic: tp.topic, partition: tp.partition, committedOffset: c?.offset, committedMetadata: c?.metadata }
       })
       if (m.options.startOffsets === undefined) m.buffer.reassign(assigned)
       else void this.applyStartOffsets(m, assigned, m.options.startOffsets)

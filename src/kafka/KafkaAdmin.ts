@@ -26,17 +26,23 @@ export class KafkaAdmin extends Context.Service<KafkaAdmin, {
   /** Creates the topics that do not exist yet; existing ones are left as they are. */
   readonly createTopics: (specs: ReadonlyArray<TopicSpec>) => Effect.Effect<void, KafkaError>
   readonly topicOffsets: (topic: string) => Effect.Effect<ReadonlyArray<PartitionOffsets>, KafkaError>
-  readonly committedOffsets: (groupId: string, topic: string) => Effect.Effect<ReadonlyArray<CommittedOffset>, KafkaError>
+  readonly committedOffsets: (
+    groupId: string,
+    topic: string
+  ) => Effect.Effect<ReadonlyArray<CommittedOffset>, KafkaError>
 }>()("tributary/kafka/KafkaAdmin") {
   static readonly layer = Layer.effect(
     KafkaAdmin,
     Effect.gen(function*() {
       const { kafka } = yield* KafkaClient
       const admin = yield* Effect.acquireRelease(
-        Effect.tryPromise({ try: () => {
-          const a = kafka.admin()
-          return a.connect().then(() => a)
-        }, catch: kafkaError("admin connect") }),
+        Effect.tryPromise({
+          try: () => {
+            const a = kafka.admin()
+            return a.connect().then(() => a)
+          },
+          catch: kafkaError("admin connect")
+        }),
         (a) => Effect.promise(() => a.disconnect().catch(() => undefined))
       )
       return KafkaAdmin.of({

@@ -1,9 +1,9 @@
-import { readFile } from "node:fs/promises"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
-import { Kafka, logLevel, type KafkaConfig as KafkaJsConfig, type SASLOptions } from "kafkajs"
+import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs"
+import { readFile } from "node:fs/promises"
 import { KafkaConfig, type Pem } from "../config/KafkaConfig.ts"
 import { transientBackoff } from "../shared/Backoff.ts"
-import { kafkaError, type KafkaError } from "./KafkaError.ts"
+import { type KafkaError, kafkaError } from "./KafkaError.ts"
 
 /**
  * The kafkajs client, built from configuration. Producers, consumers and admins are created from it by the
@@ -18,7 +18,9 @@ export class KafkaClient extends Context.Service<KafkaClient, {
     Effect.gen(function*() {
       const settings = yield* KafkaConfig
       if (Option.isNone(settings.brokers)) {
-        return yield* Effect.die(new Error("KafkaClient needs KAFKA_BOOTSTRAP_SERVERS; use the in-memory broker otherwise"))
+        return yield* Effect.die(
+          new Error("KafkaClient needs KAFKA_BOOTSTRAP_SERVERS; use the in-memory broker otherwise")
+        )
       }
       const brokers = settings.brokers.value
       const ssl = yield* Option.match(settings.ssl, {

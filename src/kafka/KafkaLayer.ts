@@ -18,10 +18,12 @@ export const kafkaLive = Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, Kafk
 
 /** Real Kafka when KAFKA_BOOTSTRAP_SERVERS is set, otherwise the in-memory broker (the embedded demo). */
 export const kafkaFromConfig = Layer.unwrap(
-  Effect.map(kafkaSettings, (settings): Layer.Layer<KafkaServices, Config.ConfigError | KafkaError> =>
-    Option.isSome(settings.brokers)
-      ? kafkaLive
-      : InMemoryBroker.layerWithKafka({ defaultPartitions: 3 })
+  Effect.map(
+    kafkaSettings,
+    (settings): Layer.Layer<KafkaServices, Config.ConfigError | KafkaError> =>
+      Option.isSome(settings.brokers)
+        ? kafkaLive
+        : InMemoryBroker.layerWithKafka({ defaultPartitions: 3 })
   )
 )
 

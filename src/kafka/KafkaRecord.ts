@@ -68,4 +68,5 @@ export const partitionKey = (tp: TopicPartition): string => `${tp.topic}:${tp.pa
 
 export const nextOffset = (offset: string): string => (BigInt(offset) + 1n).toString()
 
-export const headerString = (record: KafkaRecord, name: string): string | undefined => record.headers[name]?.toString("utf8")
+export const headerString = (record: KafkaRecord, name: string): string | undefined =>
+  record.headers[name]?.toString("utf8")

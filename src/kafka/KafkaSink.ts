@@ -25,13 +25,20 @@ export class KafkaSink extends Context.Service<KafkaSink, {
     KafkaSink,
     Effect.gen(function*() {
       const { kafka } = yield* KafkaClient
-      const producer = yield* connected(kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner }), "producer connect")
+      const producer = yield* connected(
+        kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner }),
+        "producer connect"
+      )
 
       const send = (records: ReadonlyArray<OutgoingRecord>) =>
         records.length === 0 ? Effect.void : Effect.tryPromise({
           try: async () => {
             for (const chunk of chunksBySize(records)) {
-              await producer.sendBatch({ topicMessages: toTopicMessages(chunk), acks: -1, compression: CompressionTypes.None })
+              await producer.sendBatch({
+                topicMessages: toTopicMessages(chunk),
+                acks: -1,
+                compression: CompressionTypes.None
+              })
             }
           },
           catch: kafkaError("produce")
@@ -85,7 +92,10 @@ const connected = (producer: Producer, operation: string) =>
  * Splits a large send into requests that stay under the broker's default message size limit (1 MiB
  * per partition batch), keeping order. Sizes are estimated from keys, values and headers.
  */
-export const chunksBySize = (records: ReadonlyArray<OutgoingRecord>, maxBytes = 768 * 1024): Array<ReadonlyArray<OutgoingRecord>> => {
+export const chunksBySize = (
+  records: ReadonlyArray<OutgoingRecord>,
+  maxBytes = 768 * 1024
+): Array<ReadonlyArray<OutgoingRecord>> => {
   const chunks: Array<ReadonlyArray<OutgoingRecord>> = []
   let start = 0
   let bytes = 0
@@ -107,7 +117,7 @@ const byteLength = (v: Buffer | string | null | undefined): number =>
 
 const recordSize = (r: OutgoingRecord): number => {
   let size = 70 + byteLength(r.key) + byteLength(r.value)
-  if (r.headers !== undefined) for (const k in r.headers) size += k.length + byteLength(r.headers[k]) + 8
+  if (r.headers !== undefined) { for (const k in r.headers) size += k.length + byteLength(r.headers[k]) + 8 }
   return size
 }
 
@@ -133,7 +143,11 @@ const groupByTopic = (offsets: ReadonlyArray<CommitOffset>) => {
   const byTopic = new Map<string, Array<{ partition: number; offset: string; metadata?: string }>>()
   for (const o of offsets) {
     const list = byTopic.get(o.topic) ?? []
-    list.push({ partition: o.partition, offset: o.offset, ...(o.metadata === undefined ? {} : { metadata: o.metadata }) })
+    list.push({
+      partition: o.partition,
+      offset: o.offset,
+      ...(o.metadata === undefined ? {} : { metadata: o.metadata })
+    })
     byTopic.set(o.topic, list)
   }
   return [...byTopic].map(([topic, partitions]) => ({ topic, partitions }))

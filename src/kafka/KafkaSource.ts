@@ -22,7 +22,10 @@ export interface SubscribeOptions {
 
 export type StartOffsets = (
   partitions: ReadonlyArray<TopicPartition>
-) => Effect.Effect<ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: string }>, unknown>
+) => Effect.Effect<
+  ReadonlyArray<{ readonly topic: string; readonly partition: number; readonly offset: string }>,
+  unknown
+>
 
 export interface Subscription {
   /** Assignment changes and per-partition batches, in order. Auto-commit is off. */
@@ -182,4 +185,3 @@ const normaliseHeaders = (headers: IHeaders | undefined): Record<string, Buffer>
   }
   return out
 }
-

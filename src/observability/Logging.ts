@@ -7,6 +7,5 @@ export const loggingFromConfig = Layer.unwrap(
     Layer.mergeAll(
       Logger.layer([logFormat === "json" ? Logger.consoleJson : Logger.consolePretty()]),
       Layer.succeed(References.MinimumLogLevel, logLevel)
-    )
-  )
+    ))
 )

@@ -10,7 +10,11 @@ describe("the service process (node dist/main.js)", () => {
 
   it("stops start-up on a malformed variable, naming it, without printing secrets", async () => {
     const secret = "s3cr3t-api-key-value"
-    const service = startService(["run"], { KAFKA_MAX_BUFFERED_RECORDS: "lots", HOPSWORKS_API_KEY: secret, KAFKA_SASL_PASSWORD: secret })
+    const service = startService(["run"], {
+      KAFKA_MAX_BUFFERED_RECORDS: "lots",
+      HOPSWORKS_API_KEY: secret,
+      KAFKA_SASL_PASSWORD: secret
+    })
     const code = await service.exited
     assert.notStrictEqual(code, 0)
     assert.match(service.output(), /Invalid configuration: KAFKA_MAX_BUFFERED_RECORDS/)

@@ -38,107 +38,127 @@ const pipelineLayer = (hw: LocalHopsworks) =>
   )
 
 describe("transactions pipeline: real Kafka + local Hopsworks", () => {
-  it.live("writes exactly the valid records to the feature group and exactly the malformed ones to the DLQ", () =>
-    Effect.gen(function*() {
-      const hw = yield* localHopsworks()
-      const topic = uniqueName("transactions")
-      const input = simulate(3_000, 0.1)
-      const valid = validOf(input)
-      const malformed = input.filter((r) => r.malformed)
-      assert.isAbove(malformed.length, 100)
-      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
-      yield* produce(topic, input)
+  it.live(
+    "writes exactly the valid records to the feature group and exactly the malformed ones to the DLQ",
+    () =>
+      Effect.gen(function*() {
+        const hw = yield* localHopsworks()
+        const topic = uniqueName("transactions")
+        const input = simulate(3_000, 0.1)
+        const valid = validOf(input)
+        const malformed = input.filter((r) => r.malformed)
+        assert.isAbove(malformed.length, 100)
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
+        yield* produce(topic, input)
 
-      const pipeline = yield* runTransactionsPipeline({
-        topic,
-        groupId: uniqueName("tx-group"),
-        featureGroupName: "transactions",
-        featureGroupVersion: 1,
-        deadLetters: { policy: "dead-letter", topic: Option.none() }
-      }).pipe(Effect.scoped, Effect.provide(pipelineLayer(hw)), Effect.forkChild)
+        const pipeline = yield* runTransactionsPipeline({
+          topic,
+          groupId: uniqueName("tx-group"),
+          featureGroupName: "transactions",
+          featureGroupVersion: 1,
+          deadLetters: { policy: "dead-letter", topic: Option.none() }
+        }).pipe(Effect.scoped, Effect.provide(pipelineLayer(hw)), Effect.forkChild)
 
-      const fgRecords = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
-      const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= malformed.length)
-      yield* Effect.sleep("1 second")
-      yield* Fiber.interrupt(pipeline)
+        const fgRecords = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
+        const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= malformed.length)
+        yield* Effect.sleep("1 second")
+        yield* Fiber.interrupt(pipeline)
 
-      const [fg] = hw.featureGroups()
-      assert.isDefined(fg)
-      const decode = subjectDecoder(fg!.subject.schema)
-      assert.strictEqual(fgRecords.length, valid.length, "one feature row per valid record")
-      const rows = fgRecords.map((r) => decode(r.value!))
-      assert.deepStrictEqual(
-        rows.toSorted((a, b) => String(a["transaction_id"]).localeCompare(String(b["transaction_id"]))),
-        valid.toSorted((a, b) => a.transaction_id.localeCompare(b.transaction_id)).map((t) => ({ ...t }))
-      )
-      for (const row of rows) assert.match(String(row["currency"]), /^(USD|EUR|GBP)$/)
-      for (const r of fgRecords) {
-        assert.strictEqual(r.key?.toString(), String(decode(r.value!)["transaction_id"]), "key = primary key")
-        assert.strictEqual(headerString(r, "projectId"), String(hw.projectId))
-        assert.strictEqual(headerString(r, "featureGroupId"), String(fg!.dto.id))
-        assert.strictEqual(headerString(r, "subjectId"), String(fg!.subject.id))
-      }
+        const [fg] = hw.featureGroups()
+        assert.isDefined(fg)
+        const decode = subjectDecoder(fg!.subject.schema)
+        assert.strictEqual(fgRecords.length, valid.length, "one feature row per valid record")
+        const rows = fgRecords.map((r) => decode(r.value!))
+        assert.deepStrictEqual(
+          rows.toSorted((a, b) => String(a["transaction_id"]).localeCompare(String(b["transaction_id"]))),
+          valid.toSorted((a, b) => a.transaction_id.localeCompare(b.transaction_id)).map((t) => ({ ...t }))
+        )
+        for (const row of rows) assert.match(String(row["currency"]), /^(USD|EUR|GBP)$/)
+        for (const r of fgRecords) {
+          assert.strictEqual(r.key?.toString(), String(decode(r.value!)["transaction_id"]), "key = primary key")
+          assert.strictEqual(headerString(r, "projectId"), String(hw.projectId))
+          assert.strictEqual(headerString(r, "featureGroupId"), String(fg!.dto.id))
+          assert.strictEqual(headerString(r, "subjectId"), String(fg!.subject.id))
+        }
 
-      assert.strictEqual(dlq.length, malformed.length, "every malformed record dead-lettered once")
-      assert.sameMembers(dlq.map((r) => r.value!.toString()), malformed.map((r) => r.value))
-      for (const r of dlq) {
-        assert.isNotEmpty(headerString(r, DeadLetterHeaders.reason))
-        assert.strictEqual(headerString(r, DeadLetterHeaders.topic), topic)
-      }
-    }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())), 180_000)
+        assert.strictEqual(dlq.length, malformed.length, "every malformed record dead-lettered once")
+        assert.sameMembers(dlq.map((r) => r.value!.toString()), malformed.map((r) => r.value))
+        for (const r of dlq) {
+          assert.isNotEmpty(headerString(r, DeadLetterHeaders.reason))
+          assert.strictEqual(headerString(r, DeadLetterHeaders.topic), topic)
+        }
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    180_000
+  )
 
-  it.live("a service killed with SIGKILL mid-stream and restarted leaves one correct row per transaction", () =>
-    Effect.gen(function*() {
-      const hw = yield* localHopsworks()
-      const topic = uniqueName("transactions-crash")
-      const groupId = uniqueName("crash-group")
-      const input = simulate(40_000, 0.02)
-      const valid = validOf(input)
-      const admin = yield* KafkaAdmin
-      yield* admin.createTopics([{ topic, partitions: 3 }])
-      yield* produce(topic, input)
+  it.live(
+    "a service killed with SIGKILL mid-stream and restarted leaves one correct row per transaction",
+    () =>
+      Effect.gen(function*() {
+        const hw = yield* localHopsworks()
+        const topic = uniqueName("transactions-crash")
+        const groupId = uniqueName("crash-group")
+        const input = simulate(40_000, 0.02)
+        const valid = validOf(input)
+        const admin = yield* KafkaAdmin
+        yield* admin.createTopics([{ topic, partitions: 3 }])
+        yield* produce(topic, input)
 
-      const env = {
-        KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap(),
-        KAFKA_TOPIC: topic,
-        KAFKA_GROUP_ID: groupId,
-        HOPSWORKS_HOST: hw.host,
-        HOPSWORKS_PORT: String(hw.port),
-        HOPSWORKS_SCHEME: "http",
-        HOPSWORKS_PROJECT: hw.project,
-        HOPSWORKS_API_KEY: hw.apiKey,
-        LOG_LEVEL: "Warn"
-      }
-      const written = Effect.map(admin.topicOffsets(hw.onlineTopic), (ps) => ps.reduce((n, p) => n + Number(p.high), 0))
-      const first = startService(["run", "transactions"], env)
-      // Kill it while it is writing: some rows written, not all.
-      yield* written.pipe(Effect.repeat({ until: (n) => n > 5_000, schedule: Schedule.spaced("50 millis") }), Effect.timeout("90 seconds"))
-      first.child.kill("SIGKILL")
-      assert.strictEqual(yield* Effect.promise(() => first.exited), "SIGKILL")
-      const atKill = yield* written
-      assert.isBelow(atKill, valid.length, "killed mid-stream")
+        const env = {
+          KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap(),
+          KAFKA_TOPIC: topic,
+          KAFKA_GROUP_ID: groupId,
+          HOPSWORKS_HOST: hw.host,
+          HOPSWORKS_PORT: String(hw.port),
+          HOPSWORKS_SCHEME: "http",
+          HOPSWORKS_PROJECT: hw.project,
+          HOPSWORKS_API_KEY: hw.apiKey,
+          LOG_LEVEL: "Warn"
+        }
+        const written = Effect.map(
+          admin.topicOffsets(hw.onlineTopic),
+          (ps) => ps.reduce((n, p) => n + Number(p.high), 0)
+        )
+        const first = startService(["run", "transactions"], env)
+        // Kill it while it is writing: some rows written, not all.
+        yield* written.pipe(
+          Effect.repeat({ until: (n) => n > 5_000, schedule: Schedule.spaced("50 millis") }),
+          Effect.timeout("90 seconds")
+        )
+        first.child.kill("SIGKILL")
+        assert.strictEqual(
+          yield* Effect.promise(() => first.exited),
+          "SIGKILL"
+        )
+        const atKill = yield* written
+        assert.isBelow(atKill, valid.length, "killed mid-stream")
 
-      const second = startService(["run", "transactions"], env)
-      const committed = Effect.map(admin.committedOffsets(groupId, topic), (cs) => cs.reduce((n, c) => n + Number(c.offset ?? 0), 0))
-      yield* committed.pipe(
-        Effect.repeat({ until: (n) => n >= input.length, schedule: Schedule.spaced("200 millis") }),
-        Effect.timeout("120 seconds")
-      )
-      second.child.kill("SIGTERM")
-      assert.strictEqual(yield* Effect.promise(() => second.exited), 0)
+        const second = startService(["run", "transactions"], env)
+        const committed = Effect.map(
+          admin.committedOffsets(groupId, topic),
+          (cs) => cs.reduce((n, c) => n + Number(c.offset ?? 0), 0)
+        )
+        yield* committed.pipe(
+          Effect.repeat({ until: (n) => n >= input.length, schedule: Schedule.spaced("200 millis") }),
+          Effect.timeout("120 seconds")
+        )
+        second.child.kill("SIGTERM")
+        assert.strictEqual(yield* Effect.promise(() => second.exited), 0)
 
-      const fg = hw.featureGroups()[0]!
-      const decode = subjectDecoder(fg.subject.schema)
-      const total = yield* written
-      const fgRecords = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= total)
-      assert.isAtLeast(fgRecords.length, valid.length, "at least once")
-      // The online store upserts by primary key: one row per transaction_id, the newest write winning.
-      const online = new Map<string, Record<string, unknown>>()
-      for (const r of fgRecords) {
-        const row = decode(r.value!)
-        online.set(String(row["transaction_id"]), row)
-      }
-      assert.strictEqual(online.size, valid.length)
-      for (const t of valid) assert.deepStrictEqual(online.get(t.transaction_id), { ...t })
-    }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())), 300_000)
+        const fg = hw.featureGroups()[0]!
+        const decode = subjectDecoder(fg.subject.schema)
+        const total = yield* written
+        const fgRecords = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= total)
+        assert.isAtLeast(fgRecords.length, valid.length, "at least once")
+        // The online store upserts by primary key: one row per transaction_id, the newest write winning.
+        const online = new Map<string, Record<string, unknown>>()
+        for (const r of fgRecords) {
+          const row = decode(r.value!)
+          online.set(String(row["transaction_id"]), row)
+        }
+        assert.strictEqual(online.size, valid.length)
+        for (const t of valid) assert.deepStrictEqual(online.get(t.transaction_id), { ...t })
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    300_000
+  )
 })

@@ -54,57 +54,61 @@ export const kafkaContract = (
   options: { readonly total: number }
 ) =>
   describe(name, () => {
-    it.live(`${options.total} records come out per partition in order, none missing; a restart resumes at the committed offsets`, () =>
-      Effect.gen(function*() {
-        const topic = uniqueName("contract")
-        const groupId = uniqueName("group")
-        const admin = yield* KafkaAdmin
-        yield* admin.createTopics([{ topic, partitions: 3 }])
-        yield* produceNumbered(topic, options.total)
-        const source = yield* KafkaSource
+    it.live(
+      `${options.total} records come out per partition in order, none missing; a restart resumes at the committed offsets`,
+      () =>
+        Effect.gen(function*() {
+          const topic = uniqueName("contract")
+          const groupId = uniqueName("group")
+          const admin = yield* KafkaAdmin
+          yield* admin.createTopics([{ topic, partitions: 3 }])
+          yield* produceNumbered(topic, options.total)
+          const source = yield* KafkaSource
 
-        const first = yield* Effect.scoped(Effect.gen(function*() {
-          const sub = yield* source.subscribe({ groupId, topics: [topic] })
-          const records = yield* takeRecords(sub, options.total)
-          // Commit the middle of each partition: everything before it is done, nothing after it.
-          const commits = [...byPartition(records)].map(([partition, rs]) => ({
-            topic,
-            partition,
-            offset: rs[Math.floor(rs.length / 2)]!.offset
+          const first = yield* Effect.scoped(Effect.gen(function*() {
+            const sub = yield* source.subscribe({ groupId, topics: [topic] })
+            const records = yield* takeRecords(sub, options.total)
+            // Commit the middle of each partition: everything before it is done, nothing after it.
+            const commits = [...byPartition(records)].map(([partition, rs]) => ({
+              topic,
+              partition,
+              offset: rs[Math.floor(rs.length / 2)]!.offset
+            }))
+            yield* sub.commit(commits)
+            return { records, commits }
           }))
-          yield* sub.commit(commits)
-          return { records, commits }
-        }))
 
-        const firstByPartition = byPartition(first.records)
-        const values = first.records.map((r) => Number(r.value!.toString()))
-        assert.strictEqual(new Set(values).size, options.total, "every record exactly once")
-        assert.deepStrictEqual(values.toSorted((a, b) => a - b), Array.from({ length: options.total }, (_, i) => i))
-        for (const [, rs] of firstByPartition) {
-          rs.forEach((r, i) => assert.strictEqual(r.offset, String(i), "offsets in order from 0"))
-          rs.forEach((r) => assert.strictEqual(r.headers["seq"]?.toString(), r.value?.toString()))
-        }
-        const committed = yield* admin.committedOffsets(groupId, topic)
-        assert.deepStrictEqual(
-          committed.map((c) => c.offset),
-          first.commits.toSorted((a, b) => a.partition - b.partition).map((c) => c.offset)
-        )
+          const firstByPartition = byPartition(first.records)
+          const values = first.records.map((r) => Number(r.value!.toString()))
+          assert.strictEqual(new Set(values).size, options.total, "every record exactly once")
+          assert.deepStrictEqual(values.toSorted((a, b) => a - b), Array.from({ length: options.total }, (_, i) => i))
+          for (const [, rs] of firstByPartition) {
+            rs.forEach((r, i) => assert.strictEqual(r.offset, String(i), "offsets in order from 0"))
+            rs.forEach((r) => assert.strictEqual(r.headers["seq"]?.toString(), r.value?.toString()))
+          }
+          const committed = yield* admin.committedOffsets(groupId, topic)
+          assert.deepStrictEqual(
+            committed.map((c) => c.offset),
+            first.commits.toSorted((a, b) => a.partition - b.partition).map((c) => c.offset)
+          )
 
-        const expectedAgain = first.commits.reduce(
-          (n, c) => n + (firstByPartition.get(c.partition)!.length - Number(c.offset)),
-          0
-        )
-        const again = yield* Effect.scoped(Effect.gen(function*() {
-          const sub = yield* source.subscribe({ groupId, topics: [topic] })
-          return yield* takeRecords(sub, expectedAgain)
-        }))
-        for (const c of first.commits) {
-          const offsets = again.filter((r) => r.partition === c.partition).map((r) => Number(r.offset))
-          assert.strictEqual(offsets[0], Number(c.offset), `partition ${c.partition} resumes at the committed offset`)
-          assert.strictEqual(Math.min(...offsets), Number(c.offset), "nothing before the commit is delivered again")
-        }
-        assert.strictEqual(again.length, expectedAgain)
-      }).pipe(Effect.provide(layer({}))), 180_000)
+          const expectedAgain = first.commits.reduce(
+            (n, c) => n + (firstByPartition.get(c.partition)!.length - Number(c.offset)),
+            0
+          )
+          const again = yield* Effect.scoped(Effect.gen(function*() {
+            const sub = yield* source.subscribe({ groupId, topics: [topic] })
+            return yield* takeRecords(sub, expectedAgain)
+          }))
+          for (const c of first.commits) {
+            const offsets = again.filter((r) => r.partition === c.partition).map((r) => Number(r.offset))
+            assert.strictEqual(offsets[0], Number(c.offset), `partition ${c.partition} resumes at the committed offset`)
+            assert.strictEqual(Math.min(...offsets), Number(c.offset), "nothing before the commit is delivered again")
+          }
+          assert.strictEqual(again.length, expectedAgain)
+        }).pipe(Effect.provide(layer({}))),
+      180_000
+    )
 
     it.live("a slow consumer keeps the records buffered in the process under the bound", () =>
       Effect.gen(function*() {
@@ -114,7 +118,11 @@ export const kafkaContract = (
         yield* admin.createTopics([{ topic, partitions: 2 }])
         yield* produceNumbered(topic, 20_000)
         const source = yield* KafkaSource
-        const sub = yield* source.subscribe({ groupId: uniqueName("slow-group"), topics: [topic], maxBufferedRecords: bound })
+        const sub = yield* source.subscribe({
+          groupId: uniqueName("slow-group"),
+          topics: [topic],
+          maxBufferedRecords: bound
+        })
         const peak = yield* Ref.make(0)
         const sample = Effect.flatMap(sub.bufferedRecords, (n) => Ref.update(peak, (p) => Math.max(p, n)))
         const records = yield* takeRecords(sub, 5_000, Effect.andThen(Effect.sleep("20 millis"), sample))
@@ -139,7 +147,11 @@ export const kafkaContract = (
         )
         // Kafka applies a transaction's offsets when its commit markers are written, a moment after commit returns.
         const committed = yield* admin.committedOffsets(groupId, input).pipe(
-          Effect.repeat({ until: (cs) => cs[0]?.offset !== undefined, schedule: Schedule.spaced("100 millis"), times: 50 })
+          Effect.repeat({
+            until: (cs) => cs[0]?.offset !== undefined,
+            schedule: Schedule.spaced("100 millis"),
+            times: 50
+          })
         )
         assert.deepStrictEqual(committed.map((c) => [c.offset, c.metadata]), [["7", "wm=42"]])
         const source = yield* KafkaSource

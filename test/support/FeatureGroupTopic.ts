@@ -1,7 +1,7 @@
 import avro from "avsc"
 import { type Duration, Effect, Stream } from "effect"
-import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
+import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { uniqueName } from "./TestKafka.ts"
 
@@ -9,7 +9,11 @@ import { uniqueName } from "./TestKafka.ts"
  * Reads a topic from the beginning with a fresh group until `until(records)` holds (or times out).
  * For assertions on what a pipeline wrote.
  */
-export const readTopic = (topic: string, until: (records: ReadonlyArray<KafkaRecord>) => boolean, timeout: Duration.Input = "90 seconds") =>
+export const readTopic = (
+  topic: string,
+  until: (records: ReadonlyArray<KafkaRecord>) => boolean,
+  timeout: Duration.Input = "90 seconds"
+) =>
   Effect.scoped(Effect.gen(function*() {
     // The topic may not exist yet (a dead-letter topic before its first record).
     yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])

@@ -45,7 +45,9 @@ export const startProcess = (
         const check = () => {
           if (pattern.test(output)) return resolve()
           if (child.exitCode !== null) return reject(new Error(`process exited before ${pattern}:\n${output}`))
-          if (Date.now() - started > timeoutMs) return reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${output}`))
+          if (Date.now() - started > timeoutMs) {
+            return reject(new Error(`no ${pattern} within ${timeoutMs} ms:\n${output}`))
+          }
           setTimeout(check, 100)
         }
         check()

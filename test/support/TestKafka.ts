@@ -1,5 +1,5 @@
-import { randomUUID } from "node:crypto"
 import { Layer } from "effect"
+import { randomUUID } from "node:crypto"
 import { inject } from "vitest"
 import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"

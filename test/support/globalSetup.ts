@@ -28,7 +28,7 @@ export default async function setup(project: TestProject) {
     try {
       execFileSync("bash", ["scripts/kafka.sh", "start"], { stdio: "inherit" })
     } catch (error) {
-      throw new Error(`[tests] the Kafka broker needed by the integration tests could not be started: ${String(error)}`)
+      throw new Error("[tests] the Kafka broker needed by the integration tests could not be started", { cause: error })
     }
   }
   console.log(`[tests] integration tests use the Kafka broker at ${bootstrap}`)

@@ -35,7 +35,12 @@ export const jsonBatchDecoder = <S extends Schema.Decoder<unknown>>(schema: S) =
       if (reason !== undefined) {
         malformed.push({
           record,
-          error: new MalformedRecord({ topic: record.topic, partition: record.partition, offset: record.offset, reason })
+          error: new MalformedRecord({
+            topic: record.topic,
+            partition: record.partition,
+            offset: record.offset,
+            reason
+          })
         })
       }
     }

@@ -47,9 +47,12 @@ export const runStatelessPipeline = <A, E, R>(pipeline: StatelessPipeline<A, E, 
     const sink = yield* KafkaSink
     const stats = yield* (yield* PipelineRegistry).register(pipeline.name)
     const subscription = yield* source.subscribe({ groupId: pipeline.groupId, topics: pipeline.topics })
-    yield* Effect.logInfo(`pipeline ${pipeline.name} consuming ${pipeline.topics.join(", ")} as group ${pipeline.groupId}`)
+    yield* Effect.logInfo(
+      `pipeline ${pipeline.name} consuming ${pipeline.topics.join(", ")} as group ${pipeline.groupId}`
+    )
 
-    const sendDeadLetters = (records: Parameters<typeof sink.send>[0]) => retryTransient("dead-letter produce", sink.send(records))
+    const sendDeadLetters = (records: Parameters<typeof sink.send>[0]) =>
+      retryTransient("dead-letter produce", sink.send(records))
     const onEvent = (event: SourceEvent): Effect.Effect<void, MalformedRecord | KafkaError | E, R> => {
       if (event._tag !== "Batch") return trackAssignment(stats, event)
       const last = event.records[event.records.length - 1]!
@@ -57,8 +60,14 @@ export const runStatelessPipeline = <A, E, R>(pipeline: StatelessPipeline<A, E, 
         yield* stats.consumed(event.records.length)
         const { malformed, valid } = pipeline.decode(event.records)
         yield* handleMalformed(stats, pipeline.deadLetters, malformed, sendDeadLetters)
-        if (valid.length > 0) yield* stats.written(yield* retryTransient(`${pipeline.name} write`, pipeline.write(valid)))
-        yield* commit(subscription, stats, [{ topic: event.topic, partition: event.partition, offset: nextOffset(last.offset) }])
+        if (valid.length > 0) {
+          yield* stats.written(yield* retryTransient(`${pipeline.name} write`, pipeline.write(valid)))
+        }
+        yield* commit(subscription, stats, [{
+          topic: event.topic,
+          partition: event.partition,
+          offset: nextOffset(last.offset)
+        }])
       }).pipe(
         // A batch that started is finished and committed before shutdown takes effect.
         Effect.uninterruptible,
@@ -89,5 +98,7 @@ export const commit = (
         stats.lastCommitAt = Date.now()
       })
     ),
-    Effect.catch((e: KafkaError) => Effect.logWarning(`commit failed (will be covered by a later commit): ${e.message}`))
+    Effect.catch((e: KafkaError) =>
+      Effect.logWarning(`commit failed (will be covered by a later commit): ${e.message}`)
+    )
   )

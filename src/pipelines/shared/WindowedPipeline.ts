@@ -16,7 +16,9 @@ export type WindowedOutput<K, Out, E, R> =
   /** Written to any sink, then the checkpoint is committed (at-least-once; sinks upsert by key + window). */
   | {
     readonly _tag: "AtLeastOnce"
-    readonly write: (fired: ReadonlyArray<Firing<K, Out>>) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, E, R>
+    readonly write: (
+      fired: ReadonlyArray<Firing<K, Out>>
+    ) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, E, R>
   }
   /** Kafka records produced in the same Kafka transaction as the checkpoint (exactly-once, Kafka to Kafka). */
   | {
@@ -80,7 +82,9 @@ export const runWindowedPipeline = <A, K, V, Out, E, R>(pipeline: WindowedPipeli
     const stats = yield* (yield* PipelineRegistry).register(pipeline.name)
     const { engine, output } = pipeline
     const subscription = yield* source.subscribe({ groupId: pipeline.groupId, topics: [pipeline.topic] })
-    const transactional = output._tag === "Transactional" ? yield* sink.transactional(output.transactionalId) : undefined
+    const transactional = output._tag === "Transactional"
+      ? yield* sink.transactional(output.transactionalId)
+      : undefined
     yield* Effect.logInfo(`pipeline ${pipeline.name} consuming ${pipeline.topic} as group ${pipeline.groupId}`)
 
     const checkpoints = (partitions: ReadonlyArray<number>): Array<CommitOffset> =>
@@ -136,7 +140,9 @@ export const runWindowedPipeline = <A, K, V, Out, E, R>(pipeline: WindowedPipeli
         const { malformed, valid } = pipeline.decode(event.records)
         yield* handleMalformed(stats, pipeline.deadLetters, malformed, (records) =>
           retryTransient("dead-letter produce", sink.send(records)))
-        const windowRecords = valid.map((v) => pipeline.toWindowRecord(v.value, v.record))
+        const windowRecords = valid.map((v) =>
+          pipeline.toWindowRecord(v.value, v.record)
+        )
         const now = yield* Clock.currentTimeMillis
         const result = engine.process(event.partition, windowRecords, now)
         stats.watermark = engine.watermark()
@@ -159,7 +165,7 @@ export const runWindowedPipeline = <A, K, V, Out, E, R>(pipeline: WindowedPipeli
     const onEvent = (event: SourceEvent | "tick"): Effect.Effect<void, MalformedRecord | KafkaError | E, R> => {
       if (event === "tick") return onTick
       if (event._tag === "Batch") return onBatch(event)
-      if (event._tag === "Revoked") for (const p of event.partitions) engine.revoke(p.partition)
+      if (event._tag === "Revoked") { for (const p of event.partitions) engine.revoke(p.partition) }
       else {
         for (const p of event.partitions) engine.assign(p.partition, decodeCheckpointMetadata(p.committedMetadata))
       }
