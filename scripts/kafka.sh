@@ -11,13 +11,16 @@
 # Env: TRIBUTARY_KAFKA_PORT (default 19092); the controller uses the next port
 #      (override with TRIBUTARY_KAFKA_CONTROLLER_PORT).
 #      TRIBUTARY_KAFKA_START_TIMEOUT seconds to wait for the broker (default 90).
+#      TRIBUTARY_KAFKA_HOME instance directory (default .it/kafka), for a second broker.
 set -euo pipefail
 
 # Resolve everything from the script location so it works from any cwd.
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 CONF_DIR="$ROOT/scripts/kafka"
-K="$ROOT/.it/kafka"
-LIB="$K/lib"
+# The instance directory (data, logs, pid); a second broker (e.g. one a test stops and restarts)
+# gets its own with TRIBUTARY_KAFKA_HOME. The jars are shared.
+K="${TRIBUTARY_KAFKA_HOME:-$ROOT/.it/kafka}"
+LIB="$ROOT/.it/kafka/lib"
 DATA="$K/data"
 LOGS="$K/logs"
 PIDFILE="$K/pid"
