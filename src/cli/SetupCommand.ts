@@ -4,6 +4,7 @@ import { serviceSettings } from "../config/ServiceConfig.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
 import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
+import { setupCassandra } from "../pipelines/user-events/index.ts"
 import { appLayer } from "./AppLayer.ts"
 
 const featureGroup = Command.make(
@@ -34,7 +35,11 @@ const topic = Command.make(
     }).pipe(Effect.provide(kafkaFromConfig))
 ).pipe(Command.withDescription("Create a Kafka topic if it does not exist"))
 
+const cassandra = Command.make("cassandra", {}, () => setupCassandra).pipe(
+  Command.withDescription("Create the Cassandra keyspace and user_events table if missing (idempotent)")
+)
+
 export const setupCommand = Command.make("setup").pipe(
-  Command.withDescription("One-time, idempotent set-up: feature groups, topics"),
-  Command.withSubcommands([featureGroup, topic])
+  Command.withDescription("One-time, idempotent set-up: feature groups, topics, tables"),
+  Command.withSubcommands([featureGroup, topic, cassandra])
 )

@@ -2,11 +2,11 @@ import { Effect } from "effect"
 import { Argument, Command } from "effect/cli"
 import { simulatorSettings } from "../config/SimulatorConfig.ts"
 import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
-import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
+import { pipelineNamed, simulatorNames } from "../pipelines/Pipelines.ts"
 
 export const simulateCommand = Command.make(
   "simulate",
-  { pipeline: Argument.Literals("pipeline", pipelineNames) },
+  { pipeline: Argument.Literals("input", simulatorNames) },
   ({ pipeline }) =>
     Effect.gen(function*() {
       const settings = yield* simulatorSettings

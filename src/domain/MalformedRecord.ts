@@ -8,11 +8,14 @@ export class MalformedRecord extends Schema.TaggedError<MalformedRecord>()("Malf
   reason: Schema.String
 }) {}
 
-/** Turns a schema failure into one readable line: `field: problem`. */
+/** Turns a schema failure into one readable line: `field.sub: problem` (paths print as `["data"]["0001"]`). */
 export const describeIssue = (error: { readonly message: string }): string => {
   const [problem = "invalid", ...rest] = error.message.split("\n")
   const path = rest.find((line) => line.trim().startsWith("at "))?.trim().slice(3)
   if (path === undefined) return problem.trim()
-  const field = (JSON.parse(path) as Array<string | number>).join(".")
-  return `${field}: ${problem.trim()}`
+  const segments = [...path.matchAll(/\[(\d+|"(?:[^"\\]|\\.)*")\]/g)].map((m) => {
+    const segment = m[1]!
+    return segment.startsWith("\"") ? (JSON.parse(segment) as string) : segment
+  })
+  return `${segments.length > 0 ? segments.join(".") : path}: ${problem.trim()}`
 }

@@ -13,6 +13,8 @@ export interface SubscribeOptions {
   readonly fromBeginning?: boolean | undefined
   /** Overrides KAFKA_MAX_BUFFERED_RECORDS for this subscription. */
   readonly maxBufferedRecords?: number | undefined
+  /** Overrides KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY for this subscription. */
+  readonly partitionsConsumedConcurrently?: number | undefined
   /**
    * Where to start newly assigned partitions when the offsets live outside Kafka (e.g. in the same
    * database transaction as a sink's rows). Partitions it leaves out start at the group's commit.
@@ -27,7 +29,54 @@ export type StartOffsets = (
   unknown
 >
 
+/**
+ * What one kafkajs consumer knows about its link to the brokers, kept up to date from kafkajs
+ * instrumentation events (health checks and the dashboard read it; nothing here is ever a secret).
+ */
+export class SourceConnection {
+  readonly groupId: string
+  readonly topics: ReadonlyArray<string>
+  /** Connected and not crashed since (a crash that kafkajs restarts from clears it on the next contact). */
+  connected = false
+  connectedAt: number | undefined
+  /** The last time a broker answered: a fetch response or a group heartbeat (epoch ms). */
+  lastContactAt: number | undefined
+  lastFetchAt: number | undefined
+  lastError: string | undefined
+  lastErrorAt: number | undefined
+  crashes = 0
+  requestTimeouts = 0
+  /** Group joins (each one follows a rebalance). */
+  rebalances = 0
+
+  constructor(groupId: string, topics: ReadonlyArray<string>) {
+    this.groupId = groupId
+    this.topics = topics
+  }
+
+  contact(at: number): void {
+    this.connected = true
+    this.lastContactAt = at
+  }
+
+  failed(at: number, error: unknown): void {
+    this.connected = false
+    this.lastErrorAt = at
+    this.lastError = error instanceof Error ? `${error.name}: ${error.message}` : String(error)
+  }
+}
+
+/**
+ * The kafkajs consumers of this process, while they run. A reference with a process-wide default, so
+ * health checks find them without any layer wiring; provide a fresh Set to isolate a test.
+ */
+export const KafkaConnections = Context.Reference<Set<SourceConnection>>("tributary/kafka/KafkaSource/KafkaConnections", {
+  defaultValue: () => new Set()
+})
+
 export interface Subscription {
+  /** The consumer's link to the brokers (kafkajs only; undefined for the in-memory broker). */
+  readonly connection?: SourceConnection | undefined
   /** Assignment changes and per-partition batches, in order. Auto-commit is off. */
   readonly events: Stream.Stream<SourceEvent, KafkaError>
   /** Commits offsets the caller says are safe (next offset to read). Partitions no longer owned are skipped. */
@@ -68,9 +117,34 @@ export class KafkaSource extends Context.Service<KafkaSource, {
           retry: { retries: 10, initialRetryTime: 300, maxRetryTime: 10_000 }
         })
 
+        const connection = new SourceConnection(options.groupId, options.topics)
+        const connections = yield* KafkaConnections
+        yield* Effect.acquireRelease(
+          Effect.sync(() => connections.add(connection)),
+          () => Effect.sync(() => connections.delete(connection))
+        )
+        const kafkaEvents = consumer.events
+        consumer.on(kafkaEvents.CONNECT, (e) => {
+          connection.connectedAt = e.timestamp
+          connection.contact(e.timestamp)
+        })
+        consumer.on(kafkaEvents.DISCONNECT, () => (connection.connected = false))
+        consumer.on(kafkaEvents.FETCH, (e) => {
+          connection.lastFetchAt = e.timestamp
+          connection.contact(e.timestamp)
+        })
+        consumer.on(kafkaEvents.HEARTBEAT, (e) => connection.contact(e.timestamp))
+        consumer.on(kafkaEvents.REQUEST_TIMEOUT, () => connection.requestTimeouts++)
+        consumer.on(kafkaEvents.CRASH, (e) => {
+          connection.crashes++
+          connection.failed(e.timestamp, e.payload.error)
+        })
+
         // Offsets committed for newly assigned partitions; batches wait for it so `Assigned` comes first.
         let assignmentReady: Promise<void> = Promise.resolve()
-        consumer.on(consumer.events.GROUP_JOIN, ({ payload }) => {
+        consumer.on(consumer.events.GROUP_JOIN, ({ payload, timestamp }) => {
+          connection.rebalances++
+          connection.contact(timestamp)
           const partitions: Array<TopicPartition> = Object.entries(payload.memberAssignment).flatMap(
             ([topic, ps]) => ps.map((partition) => ({ topic, partition }))
           )
@@ -102,7 +176,8 @@ export class KafkaSource extends Context.Service<KafkaSource, {
               await consumer.subscribe({ topics: [...options.topics], fromBeginning: options.fromBeginning ?? true })
               await consumer.run({
                 autoCommit: false,
-                partitionsConsumedConcurrently: settings.partitionsConsumedConcurrently,
+                partitionsConsumedConcurrently: options.partitionsConsumedConcurrently ??
+                  settings.partitionsConsumedConcurrently,
                 eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
                   const tp = { topic: batch.topic, partition: batch.partition }
                   await assignmentReady
@@ -146,7 +221,7 @@ export class KafkaSource extends Context.Service<KafkaSource, {
           })
         }
 
-        return { events: buffer.events, commit, bufferedRecords: Effect.sync(() => buffer.gate.size) }
+        return { events: buffer.events, commit, bufferedRecords: Effect.sync(() => buffer.gate.size), connection }
       })
 
       return KafkaSource.of({ subscribe })

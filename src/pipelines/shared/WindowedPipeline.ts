@@ -12,7 +12,7 @@ import type { Decoded } from "./JsonDecoder.ts"
 import { commit, retryTransient, trackAssignment } from "./StatelessPipeline.ts"
 
 /** How a windowed pipeline's results leave the process, and when offsets are committed. */
-export type WindowedOutput<K, Out, E, R> =
+export type WindowedOutput<K, Out, E = never, R = never> =
   /** Written to any sink, then the checkpoint is committed (at-least-once; sinks upsert by key + window). */
   | {
     readonly _tag: "AtLeastOnce"
@@ -30,7 +30,7 @@ export type WindowedOutput<K, Out, E, R> =
     }
   }
 
-export interface WindowedPipeline<A, K, V, Out, E, R> {
+export interface WindowedPipeline<A, K, V, Out, E = never, R = never> {
   readonly name: string
   readonly groupId: string
   readonly topic: string
@@ -44,6 +44,8 @@ export interface WindowedPipeline<A, K, V, Out, E, R> {
   readonly lateTopic?: string | undefined
   /** How often processing time is fed to the engine (idle partitions, quiet streams). */
   readonly tickMs?: number | undefined
+  /** Partitions consumed concurrently (default KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY). */
+  readonly parallelism?: number | undefined
 }
 
 /**
@@ -75,13 +77,17 @@ export const decodeCheckpointMetadata = (metadata: string | undefined): AssignOp
  * is acknowledged, or inside the same Kafka transaction. A timer feeds processing time so quiet
  * partitions still close their windows.
  */
-export const runWindowedPipeline = <A, K, V, Out, E, R>(pipeline: WindowedPipeline<A, K, V, Out, E, R>) =>
+export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(pipeline: WindowedPipeline<A, K, V, Out, E, R>) =>
   Effect.gen(function*() {
     const source = yield* KafkaSource
     const sink = yield* KafkaSink
     const stats = yield* (yield* PipelineRegistry).register(pipeline.name)
     const { engine, output } = pipeline
-    const subscription = yield* source.subscribe({ groupId: pipeline.groupId, topics: [pipeline.topic] })
+    const subscription = yield* source.subscribe({
+      groupId: pipeline.groupId,
+      topics: [pipeline.topic],
+      partitionsConsumedConcurrently: pipeline.parallelism
+    })
     const transactional = output._tag === "Transactional"
       ? yield* sink.transactional(output.transactionalId)
       : undefined

@@ -7,6 +7,7 @@ import { runTransactionsPipeline, transactionsFeatureGroup } from "./Transaction
 
 export const transactionsPipeline: PipelineDefinition = {
   name: "transactions",
+  input: "transactions",
   description: "JSON transactions → validated, currency upper-cased → Hopsworks stream feature group (seed 000)",
   sourceTopics: Effect.map(transactionsSettings, (s) => [s.topic]),
   run: Effect.flatMap(transactionsSettings, runTransactionsPipeline),
