@@ -1,15 +1,15 @@
-import { randomBytes } from "node:crypto"
 import { NodeHttpClient } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
 import { execFileSync } from "node:child_process"
+import { randomBytes } from "node:crypto"
+import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient, type ResolvedFeatureGroup } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
-import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { runTransactionsPipeline } from "../../src/pipelines/transactions/TransactionsPipeline.ts"
 import { readTopic } from "../support/FeatureGroupTopic.ts"
@@ -59,173 +59,199 @@ describe("resilience of the transactions pipeline", () => {
   }, 120_000)
   afterAll(() => restartBroker.run("stop"), 60_000)
 
-  it.live("poison input: every record is written or dead-lettered, and the pipeline keeps running", () =>
-    Effect.gen(function*() {
-      const hw = yield* localHopsworks()
-      const topic = uniqueName("poison")
-      const good = validTransactions(simulateTransactions(200, 0, 99))
-      const base = good[0]!
-      const poison: Array<string | Buffer> = [
-        ...Array.from({ length: 50 }, () => randomBytes(1 + Math.floor(Math.random() * 300))),
-        ...good.slice(0, 40).map((t) => JSON.stringify(t).slice(0, 1 + Math.floor(Math.random() * 60))),
-        JSON.stringify({ ...base, amount: "12.5" }),
-        JSON.stringify({ ...base, amount: null }),
-        JSON.stringify({ ...base, user_id: 42 }),
-        JSON.stringify({ ...base, event_time: 1e20 }),
-        JSON.stringify({ ...base, event_time: -5 }),
-        JSON.stringify({ ...base, event_time: 1.5 }),
-        JSON.stringify([base]),
-        "null",
-        "42",
-        "",
-        Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x90, 0x28, 0xbc]),
-        Buffer.concat([Buffer.from(JSON.stringify(base).slice(0, 20)), Buffer.from([0xff, 0xfe])])
-      ]
-      // Unknown fields are tolerated and huge values are fine: these stay valid.
-      const extra = good.slice(100, 110).map((t) => ({ ...t, transaction_id: `${t.transaction_id}-x`, note: "unknown" }))
-      const huge = { ...base, transaction_id: "huge", category: "x".repeat(300_000) }
-      const valid = [...good.slice(100), ...extra.map(({ note: _, ...t }) => t), huge]
-      const input = [
-        ...poison.map((value) => ({ key: "poison", value })),
-        ...good.slice(100).map((t) => ({ key: t.user_id, value: JSON.stringify({ ...t, currency: t.currency.toLowerCase() }) })),
-        ...extra.map((t) => ({ key: t.user_id, value: JSON.stringify(t) })),
-        { key: huge.user_id, value: JSON.stringify(huge) }
-      ].sort(() => Math.random() - 0.5)
-      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
-      const sink = yield* KafkaSink
-      yield* sink.send(input.map((r) => ({ topic, key: r.key, value: r.value })))
+  it.live(
+    "poison input: every record is written or dead-lettered, and the pipeline keeps running",
+    () =>
+      Effect.gen(function*() {
+        const hw = yield* localHopsworks()
+        const topic = uniqueName("poison")
+        const good = validTransactions(simulateTransactions(200, 0, 99))
+        const base = good[0]!
+        const poison: Array<string | Buffer> = [
+          ...Array.from({ length: 50 }, () => randomBytes(1 + Math.floor(Math.random() * 300))),
+          ...good.slice(0, 40).map((t) => JSON.stringify(t).slice(0, 1 + Math.floor(Math.random() * 60))),
+          JSON.stringify({ ...base, amount: "12.5" }),
+          JSON.stringify({ ...base, amount: null }),
+          JSON.stringify({ ...base, user_id: 42 }),
+          JSON.stringify({ ...base, event_time: 1e20 }),
+          JSON.stringify({ ...base, event_time: -5 }),
+          JSON.stringify({ ...base, event_time: 1.5 }),
+          JSON.stringify([base]),
+          "null",
+          "42",
+          "",
+          Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x90, 0x28, 0xbc]),
+          Buffer.concat([Buffer.from(JSON.stringify(base).slice(0, 20)), Buffer.from([0xff, 0xfe])])
+        ]
+        // Unknown fields are tolerated and huge values are fine: these stay valid.
+        const extra = good.slice(100, 110).map((t) => ({
+          ...t,
+          transaction_id: `${t.transaction_id}-x`,
+          note: "unknown"
+        }))
+        const huge = { ...base, transaction_id: "huge", category: "x".repeat(300_000) }
+        const valid = [...good.slice(100), ...extra.map(({ note: _, ...t }) => t), huge]
+        const input = [
+          ...poison.map((value) => ({ key: "poison", value })),
+          ...good.slice(100).map((t) => ({
+            key: t.user_id,
+            value: JSON.stringify({ ...t, currency: t.currency.toLowerCase() })
+          })),
+          ...extra.map((t) => ({ key: t.user_id, value: JSON.stringify(t) })),
+          { key: huge.user_id, value: JSON.stringify(huge) }
+        ].sort(() => Math.random() - 0.5)
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
+        const sink = yield* KafkaSink
+        yield* sink.send(input.map((r) => ({ topic, key: r.key, value: r.value })))
 
-      const fiber = yield* runTransactionsPipeline(settings(topic, uniqueName("poison-group"))).pipe(
-        Effect.scoped,
-        Effect.provide(Layer.mergeAll(hopsworksFeatureStore(hw), PipelineRegistry.layer)),
-        Effect.forkChild
-      )
-      const rows = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
-      const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= poison.length)
-      yield* Effect.sleep("1 second")
-      assert.isUndefined(fiber.pollUnsafe(), "the pipeline is still running")
-      yield* Fiber.interrupt(fiber)
-      assert.strictEqual(rows.length + dlq.length, input.length, "records in = written + dead-lettered")
-      assert.strictEqual(rows.length, valid.length)
-      assert.strictEqual(dlq.length, poison.length)
-    }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())), 180_000)
-
-  it.live("a stalled sink pauses the source with bounded memory, and everything is written once it resumes", () =>
-    Effect.gen(function*() {
-      const topic = uniqueName("stall")
-      const bound = 2_000
-      const input = simulateTransactions(30_000, 0, 5)
-      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
-      yield* produceRecords(topic, input)
-      const release = yield* Deferred.make<void>()
-      const written = yield* Ref.make(0)
-      const stalledSink = Layer.succeed(
-        FeatureStore,
-        FeatureStore.of({
-          featureGroup: (spec) =>
-            Effect.succeed({
-              featureGroup: { name: spec.name, version: spec.version } as ResolvedFeatureGroup,
-              write: (rows) => Effect.andThen(Deferred.await(release), Ref.update(written, (n) => n + rows.length))
-            }),
-          materialize: () => Effect.die("not used")
-        })
-      )
-      const registry = yield* PipelineRegistry
-      const fiber = yield* runTransactionsPipeline(settings(topic, uniqueName("stall-group"))).pipe(
-        Effect.scoped,
-        Effect.provide(stalledSink),
-        Effect.forkChild
-      )
-      // While the sink is stalled, the consumer fetches at most `bound` records ahead of the pipeline.
-      let peak = 0
-      for (let i = 0; i < 30; i++) {
-        yield* Effect.sleep("100 millis")
-        const stats = (yield* registry.all).find((s) => s.name === "transactions")
-        peak = Math.max(peak, stats?.recordsIn ?? 0)
-      }
-      assert.isAtMost(peak, bound + 1_000, "records consumed while stalled stay within the buffer bound + one batch")
-      assert.strictEqual(yield* Ref.get(written), 0)
-      yield* Deferred.succeed(release, undefined)
-      yield* Ref.get(written).pipe(
-        Effect.repeat({ until: (n) => n >= input.length, schedule: Schedule.spaced("100 millis") }),
-        Effect.timeout("90 seconds")
-      )
-      yield* Fiber.interrupt(fiber)
-      assert.strictEqual(yield* Ref.get(written), input.length)
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(Layer.mergeAll(realKafkaLayer({ maxBufferedRecords: 2_000 }), PipelineRegistry.layer))
-    ), 180_000)
-
-  it.live("SIGTERM under load exits 0 within the grace period with offsets committed only for written records", () =>
-    Effect.gen(function*() {
-      const hw = yield* localHopsworks()
-      const topic = uniqueName("sigterm")
-      const groupId = uniqueName("sigterm-group")
-      const input = simulateTransactions(60_000, 0, 77)
-      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
-      yield* produceRecords(topic, input)
-      const service = startService(
-        ["run", "transactions"],
-        transactionsServiceEnv(kafkaBootstrap(), hw, topic, groupId, { SHUTDOWN_GRACE_MS: "15000" })
-      )
-      yield* committedTotal(groupId, topic).pipe(
-        Effect.repeat({ until: (n) => n > 3_000, schedule: Schedule.spaced("100 millis") }),
-        Effect.timeout("90 seconds")
-      )
-      const stoppedAt = Date.now()
-      service.child.kill("SIGTERM")
-      assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
-      assert.isBelow(Date.now() - stoppedAt, 15_000)
-
-      // Everything before each committed offset reached the feature group.
-      const admin = yield* KafkaAdmin
-      const committed = yield* admin.committedOffsets(groupId, topic)
-      const inputRecords = yield* readTopic(topic, (rs) => rs.length >= input.length)
-      const written = new Set((yield* featureRows(hw)).map((r) => String(r["transaction_id"])))
-      let checked = 0
-      for (const r of inputRecords) {
-        const c = committed.find((x) => x.partition === r.partition)?.offset
-        if (c !== undefined && BigInt(r.offset) < BigInt(c)) {
-          checked++
-          assert.isTrue(written.has(String(JSON.parse(r.value!.toString())["transaction_id"])))
-        }
-      }
-      assert.isAbove(checked, 3_000)
-      assert.isBelow(checked, input.length, "stopped under load, before the end")
-    }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())), 240_000)
-
-  it.live("the broker stopped and restarted while the service runs: it reconnects and loses nothing", () =>
-    Effect.gen(function*() {
-      const hw = yield* localHopsworks(restartBroker.address)
-      const topic = uniqueName("restart")
-      const groupId = uniqueName("restart-group")
-      const first = simulateTransactions(5_000, 0, 11)
-      const second = simulateTransactions(5_000, 0, 12)
-      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
-      yield* produceRecords(topic, first)
-      const service = startService(["run", "transactions"], transactionsServiceEnv(restartBroker.address, hw, topic, groupId))
-      yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
-      yield* awaitCommitted(groupId, topic, first.length)
-
-      restartBroker.run("stop")
-      yield* Effect.sleep("5 seconds")
-      assert.strictEqual(service.child.exitCode, null, "the service survives the broker outage")
-      restartBroker.run("start")
-      yield* produceRecords(topic, second).pipe(Effect.retry({ schedule: Schedule.spaced("1 second"), times: 30 }))
-      yield* awaitCommitted(groupId, topic, first.length + second.length, "180 seconds")
-
-      const ids = new Set((yield* featureRows(hw)).map((r) => String(r["transaction_id"])))
-      for (const t of validTransactions([...first, ...second])) assert.isTrue(ids.has(t.transaction_id))
-      service.child.kill("SIGTERM")
-      assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(
-        Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
-          Layer.provideMerge(KafkaClient.layer),
-          Layer.provideMerge(KafkaConfig.layerWith({ brokers: [restartBroker.address] }))
+        const fiber = yield* runTransactionsPipeline(settings(topic, uniqueName("poison-group"))).pipe(
+          Effect.scoped,
+          Effect.provide(Layer.mergeAll(hopsworksFeatureStore(hw), PipelineRegistry.layer)),
+          Effect.forkChild
         )
-      )
-    ), 360_000)
+        const rows = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
+        const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= poison.length)
+        yield* Effect.sleep("1 second")
+        assert.isUndefined(fiber.pollUnsafe(), "the pipeline is still running")
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(rows.length + dlq.length, input.length, "records in = written + dead-lettered")
+        assert.strictEqual(rows.length, valid.length)
+        assert.strictEqual(dlq.length, poison.length)
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    180_000
+  )
+
+  it.live(
+    "a stalled sink pauses the source with bounded memory, and everything is written once it resumes",
+    () =>
+      Effect.gen(function*() {
+        const topic = uniqueName("stall")
+        const bound = 2_000
+        const input = simulateTransactions(30_000, 0, 5)
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
+        yield* produceRecords(topic, input)
+        const release = yield* Deferred.make<void>()
+        const written = yield* Ref.make(0)
+        const stalledSink = Layer.succeed(
+          FeatureStore,
+          FeatureStore.of({
+            featureGroup: (spec) =>
+              Effect.succeed({
+                featureGroup: { name: spec.name, version: spec.version } as ResolvedFeatureGroup,
+                write: (rows) => Effect.andThen(Deferred.await(release), Ref.update(written, (n) => n + rows.length))
+              }),
+            materialize: () => Effect.die("not used")
+          })
+        )
+        const registry = yield* PipelineRegistry
+        const fiber = yield* runTransactionsPipeline(settings(topic, uniqueName("stall-group"))).pipe(
+          Effect.scoped,
+          Effect.provide(stalledSink),
+          Effect.forkChild
+        )
+        // While the sink is stalled, the consumer fetches at most `bound` records ahead of the pipeline.
+        let peak = 0
+        for (let i = 0; i < 30; i++) {
+          yield* Effect.sleep("100 millis")
+          const stats = (yield* registry.all).find((s) => s.name === "transactions")
+          peak = Math.max(peak, stats?.recordsIn ?? 0)
+        }
+        assert.isAtMost(peak, bound + 1_000, "records consumed while stalled stay within the buffer bound + one batch")
+        assert.strictEqual(yield* Ref.get(written), 0)
+        yield* Deferred.succeed(release, undefined)
+        yield* Ref.get(written).pipe(
+          Effect.repeat({ until: (n) => n >= input.length, schedule: Schedule.spaced("100 millis") }),
+          Effect.timeout("90 seconds")
+        )
+        yield* Fiber.interrupt(fiber)
+        assert.strictEqual(yield* Ref.get(written), input.length)
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(Layer.mergeAll(realKafkaLayer({ maxBufferedRecords: 2_000 }), PipelineRegistry.layer))
+      ),
+    180_000
+  )
+
+  it.live(
+    "SIGTERM under load exits 0 within the grace period with offsets committed only for written records",
+    () =>
+      Effect.gen(function*() {
+        const hw = yield* localHopsworks()
+        const topic = uniqueName("sigterm")
+        const groupId = uniqueName("sigterm-group")
+        const input = simulateTransactions(60_000, 0, 77)
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
+        yield* produceRecords(topic, input)
+        const service = startService(
+          ["run", "transactions"],
+          transactionsServiceEnv(kafkaBootstrap(), hw, topic, groupId, { SHUTDOWN_GRACE_MS: "15000" })
+        )
+        yield* committedTotal(groupId, topic).pipe(
+          Effect.repeat({ until: (n) => n > 3_000, schedule: Schedule.spaced("100 millis") }),
+          Effect.timeout("90 seconds")
+        )
+        const stoppedAt = Date.now()
+        service.child.kill("SIGTERM")
+        assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
+        assert.isBelow(Date.now() - stoppedAt, 15_000)
+
+        // Everything before each committed offset reached the feature group.
+        const admin = yield* KafkaAdmin
+        const committed = yield* admin.committedOffsets(groupId, topic)
+        const inputRecords = yield* readTopic(topic, (rs) => rs.length >= input.length)
+        const written = new Set((yield* featureRows(hw)).map((r) => String(r["transaction_id"])))
+        let checked = 0
+        for (const r of inputRecords) {
+          const c = committed.find((x) => x.partition === r.partition)?.offset
+          if (c !== undefined && BigInt(r.offset) < BigInt(c)) {
+            checked++
+            assert.isTrue(written.has(String(JSON.parse(r.value!.toString())["transaction_id"])))
+          }
+        }
+        assert.isAbove(checked, 3_000)
+        assert.isBelow(checked, input.length, "stopped under load, before the end")
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    240_000
+  )
+
+  it.live(
+    "the broker stopped and restarted while the service runs: it reconnects and loses nothing",
+    () =>
+      Effect.gen(function*() {
+        const hw = yield* localHopsworks(restartBroker.address)
+        const topic = uniqueName("restart")
+        const groupId = uniqueName("restart-group")
+        const first = simulateTransactions(5_000, 0, 11)
+        const second = simulateTransactions(5_000, 0, 12)
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
+        yield* produceRecords(topic, first)
+        const service = startService(
+          ["run", "transactions"],
+          transactionsServiceEnv(restartBroker.address, hw, topic, groupId)
+        )
+        yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
+        yield* awaitCommitted(groupId, topic, first.length)
+
+        restartBroker.run("stop")
+        yield* Effect.sleep("5 seconds")
+        assert.strictEqual(service.child.exitCode, null, "the service survives the broker outage")
+        restartBroker.run("start")
+        yield* produceRecords(topic, second).pipe(Effect.retry({ schedule: Schedule.spaced("1 second"), times: 30 }))
+        yield* awaitCommitted(groupId, topic, first.length + second.length, "180 seconds")
+
+        const ids = new Set((yield* featureRows(hw)).map((r) => String(r["transaction_id"])))
+        for (const t of validTransactions([...first, ...second])) assert.isTrue(ids.has(t.transaction_id))
+        service.child.kill("SIGTERM")
+        assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(
+          Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+            Layer.provideMerge(KafkaClient.layer),
+            Layer.provideMerge(KafkaConfig.layerWith({ brokers: [restartBroker.address] }))
+          )
+        )
+      ),
+    360_000
+  )
 })

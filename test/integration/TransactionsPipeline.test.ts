@@ -1,34 +1,26 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option, Schedule } from "effect"
-import { normaliseTransaction, type Transaction } from "../../src/domain/Transaction.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { headerString } from "../../src/kafka/KafkaRecord.ts"
-import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { DeadLetterHeaders } from "../../src/pipelines/shared/DeadLetters.ts"
 import { runTransactionsPipeline } from "../../src/pipelines/transactions/TransactionsPipeline.ts"
-import { type SimulatedRecord, TransactionsSimulator } from "../../src/simulator/TransactionsSimulator.ts"
 import { readTopic, subjectDecoder } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks } from "../support/LocalHopsworks.ts"
 import { startService } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
+import {
+  produceRecords,
+  simulateTransactions,
+  transactionsServiceEnv,
+  validTransactions
+} from "../support/TransactionsFixture.ts"
 
 const localHopsworks = () =>
   makeLocalHopsworks({ kafkaBootstrap: kafkaBootstrap(), project: uniqueName("proj").replace("-", "_") })
-
-const simulate = (count: number, malformedShare: number) => {
-  const simulator = new TransactionsSimulator(1234, malformedShare)
-  return Array.from({ length: count }, (_, i) => simulator.next(1_767_225_600_000 + i))
-}
-
-const produce = (topic: string, records: ReadonlyArray<SimulatedRecord>) =>
-  Effect.flatMap(KafkaSink, (sink) => sink.send(records.map((r) => ({ topic, key: r.key, value: r.value }))))
-
-const validOf = (records: ReadonlyArray<SimulatedRecord>) =>
-  records.filter((r) => !r.malformed).map((r) => normaliseTransaction(JSON.parse(r.value) as Transaction))
 
 const pipelineLayer = (hw: LocalHopsworks) =>
   Layer.mergeAll(FeatureStore.layer, PipelineRegistry.layer).pipe(
@@ -44,12 +36,12 @@ describe("transactions pipeline: real Kafka + local Hopsworks", () => {
       Effect.gen(function*() {
         const hw = yield* localHopsworks()
         const topic = uniqueName("transactions")
-        const input = simulate(3_000, 0.1)
-        const valid = validOf(input)
+        const input = simulateTransactions(3_000, 0.1)
+        const valid = validTransactions(input)
         const malformed = input.filter((r) => r.malformed)
         assert.isAbove(malformed.length, 100)
         yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
-        yield* produce(topic, input)
+        yield* produceRecords(topic, input)
 
         const pipeline = yield* runTransactionsPipeline({
           topic,
@@ -98,23 +90,13 @@ describe("transactions pipeline: real Kafka + local Hopsworks", () => {
         const hw = yield* localHopsworks()
         const topic = uniqueName("transactions-crash")
         const groupId = uniqueName("crash-group")
-        const input = simulate(40_000, 0.02)
-        const valid = validOf(input)
+        const input = simulateTransactions(40_000, 0.02)
+        const valid = validTransactions(input)
         const admin = yield* KafkaAdmin
         yield* admin.createTopics([{ topic, partitions: 3 }])
-        yield* produce(topic, input)
+        yield* produceRecords(topic, input)
 
-        const env = {
-          KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap(),
-          KAFKA_TOPIC: topic,
-          KAFKA_GROUP_ID: groupId,
-          HOPSWORKS_HOST: hw.host,
-          HOPSWORKS_PORT: String(hw.port),
-          HOPSWORKS_SCHEME: "http",
-          HOPSWORKS_PROJECT: hw.project,
-          HOPSWORKS_API_KEY: hw.apiKey,
-          LOG_LEVEL: "Warn"
-        }
+        const env = transactionsServiceEnv(kafkaBootstrap(), hw, topic, groupId)
         const written = Effect.map(
           admin.topicOffsets(hw.onlineTopic),
           (ps) => ps.reduce((n, p) => n + Number(p.high), 0)

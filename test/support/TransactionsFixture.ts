@@ -40,10 +40,18 @@ export const transactionsServiceEnv = (
 
 /** Sum of the group's committed offsets over the topic's partitions. */
 export const committedTotal = (groupId: string, topic: string) =>
-  Effect.flatMap(KafkaAdmin, (admin) =>
-    Effect.map(admin.committedOffsets(groupId, topic), (cs) => cs.reduce((n, c) => n + Number(c.offset ?? 0), 0)))
+  Effect.flatMap(
+    KafkaAdmin,
+    (admin) =>
+      Effect.map(admin.committedOffsets(groupId, topic), (cs) => cs.reduce((n, c) => n + Number(c.offset ?? 0), 0))
+  )
 
-export const awaitCommitted = (groupId: string, topic: string, total: number, timeout: Duration.Input = "120 seconds") =>
+export const awaitCommitted = (
+  groupId: string,
+  topic: string,
+  total: number,
+  timeout: Duration.Input = "120 seconds"
+) =>
   committedTotal(groupId, topic).pipe(
     Effect.repeat({ until: (n) => n >= total, schedule: Schedule.spaced("200 millis") }),
     Effect.timeout(timeout)
