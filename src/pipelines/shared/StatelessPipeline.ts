@@ -4,11 +4,12 @@ import type { MalformedRecord } from "../../domain/MalformedRecord.ts"
 import type { KafkaError } from "../../kafka/KafkaError.ts"
 import { type KafkaRecord, nextOffset, type SourceEvent } from "../../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../kafka/KafkaSink.ts"
-import { KafkaSource, type Subscription } from "../../kafka/KafkaSource.ts"
+import { KafkaSource } from "../../kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../../observability/PipelineStats.ts"
 import { transientBackoff } from "../../shared/Backoff.ts"
 import { handleMalformed } from "./DeadLetters.ts"
 import type { Decoded } from "./JsonDecoder.ts"
+import { makeOffsetCommitter } from "./OffsetCommitter.ts"
 
 export interface StatelessPipeline<A, E, R> {
   readonly name: string
@@ -22,6 +23,8 @@ export interface StatelessPipeline<A, E, R> {
    * rows written, for display. Failures are retried with backoff: a record is never skipped.
    */
   readonly write: (valid: Decoded<A>["valid"]) => Effect.Effect<ReadonlyArray<Record<string, unknown>>, E, R>
+  /** Offsets are committed at most this often (default 1 s), and on shutdown. */
+  readonly commitIntervalMs?: number | undefined
 }
 
 /** Retries a transport failure forever with backoff, logging each failure: progress waits, data is kept. */
@@ -47,14 +50,21 @@ export const runStatelessPipeline = <A, E, R>(pipeline: StatelessPipeline<A, E, 
     const sink = yield* KafkaSink
     const stats = yield* (yield* PipelineRegistry).register(pipeline.name)
     const subscription = yield* source.subscribe({ groupId: pipeline.groupId, topics: pipeline.topics })
+    const committer = makeOffsetCommitter(subscription, stats, pipeline.commitIntervalMs ?? 1_000)
     yield* Effect.logInfo(
       `pipeline ${pipeline.name} consuming ${pipeline.topics.join(", ")} as group ${pipeline.groupId}`
     )
 
     const sendDeadLetters = (records: Parameters<typeof sink.send>[0]) =>
       retryTransient("dead-letter produce", sink.send(records))
-    const onEvent = (event: SourceEvent): Effect.Effect<void, MalformedRecord | KafkaError | E, R> => {
-      if (event._tag !== "Batch") return trackAssignment(stats, event)
+    const onEvent = (event: SourceEvent | "tick"): Effect.Effect<void, MalformedRecord | KafkaError | E, R> => {
+      if (event === "tick") return committer.flushIfDue
+      if (event._tag === "Revoked") {
+        return Effect.andThen(committer.forget(event.partitions), trackAssignment(stats, event))
+      }
+      if (event._tag !== "Batch") {
+        return trackAssignment(stats, event)
+      }
       const last = event.records[event.records.length - 1]!
       return Effect.gen(function*() {
         yield* stats.consumed(event.records.length)
@@ -63,19 +73,22 @@ export const runStatelessPipeline = <A, E, R>(pipeline: StatelessPipeline<A, E, 
         if (valid.length > 0) {
           yield* stats.written(yield* retryTransient(`${pipeline.name} write`, pipeline.write(valid)))
         }
-        yield* commit(subscription, stats, [{
-          topic: event.topic,
-          partition: event.partition,
-          offset: nextOffset(last.offset)
-        }])
+        yield* committer.mark([{ topic: event.topic, partition: event.partition, offset: nextOffset(last.offset) }])
       }).pipe(
         // A batch that started is finished and committed before shutdown takes effect.
         Effect.uninterruptible,
         Effect.annotateLogs({ pipeline: pipeline.name, partition: event.partition, offset: last.offset })
       )
     }
-    return yield* subscription.events.pipe(Stream.runForEach(onEvent))
+    return yield* withCommitTicks(subscription.events).pipe(
+      Stream.runForEach(onEvent),
+      Effect.ensuring(committer.flush)
+    )
   })
+
+/** The source's events, plus a tick every second so quiet pipelines still commit and close windows. */
+export const withCommitTicks = <A, E>(events: Stream.Stream<A, E>, tickMs = 1_000) =>
+  Stream.merge(events, Stream.tick(tickMs).pipe(Stream.map(() => "tick" as const)), { haltStrategy: "left" })
 
 export const trackAssignment = (stats: PipelineStats, event: Exclude<SourceEvent, { _tag: "Batch" }>) =>
   Effect.gen(function*() {
@@ -84,21 +97,3 @@ export const trackAssignment = (stats: PipelineStats, event: Exclude<SourceEvent
     else names.forEach((n) => stats.assigned.delete(n))
     yield* Effect.logInfo(`${stats.name}: partitions ${event._tag.toLowerCase()}: ${names.join(", ")}`)
   })
-
-/** Commit failures are logged, not fatal: the next commit covers the same offsets, or a new owner replays. */
-export const commit = (
-  subscription: Subscription,
-  stats: PipelineStats,
-  offsets: Parameters<Subscription["commit"]>[0]
-): Effect.Effect<void> =>
-  subscription.commit(offsets).pipe(
-    Effect.tap(() =>
-      Effect.sync(() => {
-        stats.commits++
-        stats.lastCommitAt = Date.now()
-      })
-    ),
-    Effect.catch((e: KafkaError) =>
-      Effect.logWarning(`commit failed (will be covered by a later commit): ${e.message}`)
-    )
-  )

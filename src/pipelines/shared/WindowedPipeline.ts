@@ -9,7 +9,8 @@ import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import type { AssignOptions, Checkpoint, Firing, LateRecord, WindowEngine, WindowRecord } from "../../window/index.ts"
 import { handleMalformed } from "./DeadLetters.ts"
 import type { Decoded } from "./JsonDecoder.ts"
-import { commit, retryTransient, trackAssignment } from "./StatelessPipeline.ts"
+import { makeOffsetCommitter } from "./OffsetCommitter.ts"
+import { retryTransient, trackAssignment, withCommitTicks } from "./StatelessPipeline.ts"
 
 /** How a windowed pipeline's results leave the process, and when offsets are committed. */
 export type WindowedOutput<K, Out, E = never, R = never> =
@@ -44,6 +45,8 @@ export interface WindowedPipeline<A, K, V, Out, E = never, R = never> {
   readonly lateTopic?: string | undefined
   /** How often processing time is fed to the engine (idle partitions, quiet streams). */
   readonly tickMs?: number | undefined
+  /** At-least-once output: checkpoints are committed at most this often (default 1 s), and on shutdown. */
+  readonly commitIntervalMs?: number | undefined
   /** Partitions consumed concurrently (default KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY). */
   readonly parallelism?: number | undefined
 }
@@ -77,7 +80,9 @@ export const decodeCheckpointMetadata = (metadata: string | undefined): AssignOp
  * is acknowledged, or inside the same Kafka transaction. A timer feeds processing time so quiet
  * partitions still close their windows.
  */
-export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(pipeline: WindowedPipeline<A, K, V, Out, E, R>) =>
+export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
+  pipeline: WindowedPipeline<A, K, V, Out, E, R>
+) =>
   Effect.gen(function*() {
     const source = yield* KafkaSource
     const sink = yield* KafkaSink
@@ -91,6 +96,7 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(pipeline
     const transactional = output._tag === "Transactional"
       ? yield* sink.transactional(output.transactionalId)
       : undefined
+    const committer = makeOffsetCommitter(subscription, stats, pipeline.commitIntervalMs ?? 1_000)
     yield* Effect.logInfo(`pipeline ${pipeline.name} consuming ${pipeline.topic} as group ${pipeline.groupId}`)
 
     const checkpoints = (partitions: ReadonlyArray<number>): Array<CommitOffset> =>
@@ -137,18 +143,20 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(pipeline
         if (output._tag === "AtLeastOnce" && fired.length > 0) {
           yield* stats.written(yield* retryTransient(`${pipeline.name} write`, output.write(fired)))
         }
-        if (offsets.length > 0) yield* commit(subscription, stats, offsets)
+        if (offsets.length > 0) yield* committer.mark(offsets)
       })
 
     const onBatch = (event: Extract<SourceEvent, { _tag: "Batch" }>) =>
       Effect.gen(function*() {
         yield* stats.consumed(event.records.length)
         const { malformed, valid } = pipeline.decode(event.records)
-        yield* handleMalformed(stats, pipeline.deadLetters, malformed, (records) =>
-          retryTransient("dead-letter produce", sink.send(records)))
-        const windowRecords = valid.map((v) =>
-          pipeline.toWindowRecord(v.value, v.record)
+        yield* handleMalformed(
+          stats,
+          pipeline.deadLetters,
+          malformed,
+          (records) => retryTransient("dead-letter produce", sink.send(records))
         )
+        const windowRecords = valid.map((v) => pipeline.toWindowRecord(v.value, v.record))
         const now = yield* Clock.currentTimeMillis
         const result = engine.process(event.partition, windowRecords, now)
         stats.watermark = engine.watermark()
@@ -166,6 +174,7 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(pipeline
       const result = engine.onProcessingTime(yield* Clock.currentTimeMillis)
       stats.watermark = engine.watermark()
       if (result.fired.length > 0) yield* emitAndCommit(result.fired, firedPartitions(result.fired))
+      yield* committer.flushIfDue
     }).pipe(Effect.uninterruptible)
 
     const onEvent = (event: SourceEvent | "tick"): Effect.Effect<void, MalformedRecord | KafkaError | E, R> => {
@@ -178,8 +187,10 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(pipeline
       return trackAssignment(stats, event)
     }
 
-    const ticks = Stream.tick(pipeline.tickMs ?? 1_000).pipe(Stream.map(() => "tick" as const))
-    return yield* Stream.merge(subscription.events, ticks, { haltStrategy: "left" }).pipe(Stream.runForEach(onEvent))
+    return yield* withCommitTicks(subscription.events, pipeline.tickMs).pipe(
+      Stream.runForEach(onEvent),
+      Effect.ensuring(committer.flush)
+    )
   })
 
 /** Partitions whose checkpoint may have moved: those with fired windows, plus the batch's own. */

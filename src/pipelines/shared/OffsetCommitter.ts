@@ -1,0 +1,57 @@
+import { Clock, Effect } from "effect"
+import type { KafkaError } from "../../kafka/KafkaError.ts"
+import { type CommitOffset, partitionKey } from "../../kafka/KafkaRecord.ts"
+import type { Subscription } from "../../kafka/KafkaSource.ts"
+import type { PipelineStats } from "../../observability/PipelineStats.ts"
+
+/**
+ * Commits offsets the pipeline has marked safe, at most once per `intervalMs` (a commit is a broker
+ * round trip; one per batch would cap throughput on small batches), and always on `flush` — which the
+ * runners call on shutdown and on revocation. Only offsets whose records every sink acknowledged are
+ * ever marked, so coalescing can delay a commit (more replay after a crash) but never commit too early.
+ */
+export const makeOffsetCommitter = (subscription: Subscription, stats: PipelineStats, intervalMs: number) => {
+  const pending = new Map<string, CommitOffset>()
+  let lastCommitAt = 0
+
+  const flush: Effect.Effect<void> = Effect.suspend(() => {
+    if (pending.size === 0) return Effect.void
+    const offsets = [...pending.values()]
+    pending.clear()
+    return Effect.flatMap(Clock.currentTimeMillis, (now) => {
+      lastCommitAt = now
+      return subscription.commit(offsets).pipe(
+        Effect.tap(() =>
+          Effect.sync(() => {
+            stats.commits++
+            stats.lastCommitAt = now
+          })
+        ),
+        Effect.catch((e: KafkaError) => Effect.logWarning(`commit failed (a later commit covers it): ${e.message}`))
+      )
+    })
+  })
+
+  return {
+    /** Records that these offsets (next offset to read, per partition) are safe to commit. */
+    mark: (offsets: ReadonlyArray<CommitOffset>) =>
+      Effect.suspend(() => {
+        for (const o of offsets) pending.set(partitionKey(o), o)
+        return Effect.flatMap(
+          Clock.currentTimeMillis,
+          (now) => (now - lastCommitAt >= intervalMs ? flush : Effect.void)
+        )
+      }),
+    /** Commits what is pending if the interval has passed (for a timer while the stream is quiet). */
+    flushIfDue: Effect.flatMap(
+      Clock.currentTimeMillis,
+      (now) => (now - lastCommitAt >= intervalMs ? flush : Effect.void)
+    ),
+    flush,
+    /** Forgets pending offsets of partitions this consumer no longer owns (their new owner replays). */
+    forget: (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>) =>
+      Effect.sync(() => partitions.forEach((p) => pending.delete(partitionKey(p))))
+  }
+}
+
+export type OffsetCommitter = ReturnType<typeof makeOffsetCommitter>
