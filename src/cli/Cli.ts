@@ -1,5 +1,6 @@
 import { Command } from "effect/cli"
 import { runCommand } from "./RunCommand.ts"
+import { saveFingerprintsCommand } from "./SaveFingerprintsCommand.ts"
 import { setupCommand } from "./SetupCommand.ts"
 import { simulateCommand } from "./SimulateCommand.ts"
 
@@ -7,7 +8,7 @@ export const cli = Command.make("tributary").pipe(
   Command.withDescription(
     "Real-time feature pipelines on Kafka. With no configuration, `run` starts the embedded demo."
   ),
-  Command.withSubcommands([runCommand, simulateCommand, setupCommand])
+  Command.withSubcommands([runCommand, simulateCommand, setupCommand, saveFingerprintsCommand])
 )
 
 export const runCli = Command.runWith(cli, { version: "0.1.0" })
