@@ -1,8 +1,9 @@
-import { Effect, type Layer, Option } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { Argument, Command } from "effect/cli"
 import { serviceSettings } from "../config/ServiceConfig.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { isEmbedded } from "../kafka/KafkaLayer.ts"
+import { ObservabilityServer } from "../observability/ObservabilityServer.ts"
 import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
 import { appLayer } from "./AppLayer.ts"
 import { reportProgress } from "./ProgressReporter.ts"
@@ -38,12 +39,20 @@ export const runPipelines = (names: ReadonlyArray<string>) =>
     }
     if (embedded) jobs.push(reportProgress)
     yield* Effect.all(jobs, { concurrency: "unbounded", discard: true })
-  }).pipe(Effect.provide(appLayer))
+  }).pipe(Effect.provide(ObservabilityServer.layer.pipe(Layer.provideMerge(appLayer))))
 
 export const runCommand = Command.make(
   "run",
-  { pipeline: Argument.Literals("pipeline", pipelineNames).pipe(Argument.withDefault(pipelineNames[0])) },
-  ({ pipeline }) => runPipelines([pipeline])
+  {
+    pipelines: Argument.Literals("pipeline", [...pipelineNames, "all"]).pipe(
+      Argument.variadic(),
+      Argument.withDescription("Pipelines to run in this process (default: transactions; `all` for every one)")
+    )
+  },
+  ({ pipelines }) =>
+    runPipelines(
+      pipelines.length === 0 ? [pipelineNames[0]] : pipelines.includes("all") ? pipelineNames : [...new Set(pipelines)]
+    )
 ).pipe(
   Command.withDescription(
     "Run a pipeline as a long-running service (SIGTERM/SIGINT: finish in-flight batches, commit, exit)"

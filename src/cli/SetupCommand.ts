@@ -1,8 +1,9 @@
-import { Effect } from "effect"
+import { Effect, Option } from "effect"
 import { Argument, Command, Flag } from "effect/cli"
 import { serviceSettings } from "../config/ServiceConfig.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
+import { setupCardTopic } from "../pipelines/card-aggregates/index.ts"
 import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
 import { setupCassandra } from "../pipelines/user-events/index.ts"
 import { appLayer } from "./AppLayer.ts"
@@ -22,14 +23,18 @@ const featureGroup = Command.make(
 const topic = Command.make(
   "topic",
   {
-    name: Argument.String("name"),
+    name: Argument.String("name").pipe(Argument.optional),
     partitions: Flag.Int("partitions").pipe(Flag.optional)
   },
-  ({ name, partitions }) =>
+  ({ name: maybeName, partitions }) =>
     Effect.gen(function*() {
+      // Without a name: the card transactions topic, through Hopsworks when it is configured (its Kafka
+      // only accepts topics created over its REST API, with a schema), else with the Kafka admin client.
+      if (Option.isNone(maybeName)) return yield* setupCardTopic
+      const name = maybeName.value
       const service = yield* serviceSettings
       const admin = yield* KafkaAdmin
-      const count = partitions._tag === "Some" ? partitions.value : service.topicPartitions
+      const count = Option.getOrElse(partitions, () => service.topicPartitions)
       yield* admin.createTopics([{ topic: name, partitions: count, replicationFactor: service.replicationFactor }])
       yield* Effect.logInfo(`topic ${name} is there (${count} partitions if it was created now)`)
     }).pipe(Effect.provide(kafkaFromConfig))

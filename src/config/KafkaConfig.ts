@@ -67,7 +67,7 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   })),
   connectionTimeoutMs: Config.Int("KAFKA_CONNECTION_TIMEOUT_MS").pipe(Config.withDefault(10_000)),
   requestTimeoutMs: Config.Int("KAFKA_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
-  maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(50_000)),
+  maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(10_000)),
   maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
   partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2))
 })
@@ -85,7 +85,7 @@ export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("
         sasl: Option.none(),
         connectionTimeoutMs: 10_000,
         requestTimeoutMs: 30_000,
-        maxBufferedRecords: 50_000,
+        maxBufferedRecords: 10_000,
         maxBytesPerPartition: 4 * 1024 * 1024,
         partitionsConsumedConcurrently: 2,
         ...settings,

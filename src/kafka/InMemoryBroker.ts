@@ -116,7 +116,7 @@ export class BrokerState {
     // oxlint-disable-next-line typescript/no-this-alias -- the generator needs the broker, not its own `this`
     const self = this
     return Effect.gen(function*() {
-      const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? 50_000)
+      const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? 10_000)
       const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
       const member: Member = {
         id: self.nextMemberId++,

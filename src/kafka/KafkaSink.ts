@@ -131,7 +131,8 @@ export const toTopicMessages = (records: ReadonlyArray<OutgoingRecord>): Array<T
       byTopic.set(r.topic, messages)
     }
     const message: Message = { key: r.key ?? null, value: r.value }
-    if (r.headers !== undefined) message.headers = { ...r.headers }
+    // Shared, never mutated by kafkajs: no per-record copy (feature-group headers are one object).
+    if (r.headers !== undefined) message.headers = r.headers as Message["headers"] & object
     if (r.partition !== undefined) message.partition = r.partition
     if (r.timestamp !== undefined) message.timestamp = String(r.timestamp)
     messages.push(message)

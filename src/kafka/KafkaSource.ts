@@ -70,9 +70,12 @@ export class SourceConnection {
  * The kafkajs consumers of this process, while they run. A reference with a process-wide default, so
  * health checks find them without any layer wiring; provide a fresh Set to isolate a test.
  */
-export const KafkaConnections = Context.Reference<Set<SourceConnection>>("tributary/kafka/KafkaSource/KafkaConnections", {
-  defaultValue: () => new Set()
-})
+export const KafkaConnections = Context.Reference<Set<SourceConnection>>(
+  "tributary/kafka/KafkaSource/KafkaConnections",
+  {
+    defaultValue: () => new Set()
+  }
+)
 
 export interface Subscription {
   /** The consumer's link to the brokers (kafkajs only; undefined for the in-memory broker). */
@@ -250,13 +253,17 @@ const committedOffsets = async (
   })
 }
 
-const normaliseHeaders = (headers: IHeaders | undefined): Record<string, Buffer> => {
-  const out: Record<string, Buffer> = {}
-  if (headers === undefined) return out
-  for (const [k, v] of Object.entries(headers)) {
+const noHeaders: Readonly<Record<string, Buffer>> = Object.freeze({})
+
+const normaliseHeaders = (headers: IHeaders | undefined): Readonly<Record<string, Buffer>> => {
+  if (headers === undefined) return noHeaders
+  let out: Record<string, Buffer> | undefined
+  for (const k in headers) {
+    const v = headers[k]
     const first = Array.isArray(v) ? v[0] : v
     if (first === undefined || first === null) continue
+    out ??= {}
     out[k] = Buffer.isBuffer(first) ? first : Buffer.from(String(first), "utf8")
   }
-  return out
+  return out ?? noHeaders
 }

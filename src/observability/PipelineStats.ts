@@ -1,4 +1,5 @@
-import { Context, Effect, Layer, Metric } from "effect"
+import { Clock, Context, Effect, Layer, Metric } from "effect"
+import type { SourceConnection } from "../kafka/KafkaSource.ts"
 
 const recordsIn = Metric.counter("tributary_records_in_total", { description: "Records consumed", incremental: true })
 const recordsOut = Metric.counter("tributary_records_out_total", {
@@ -13,13 +14,87 @@ const lateRecords = Metric.counter("tributary_late_records_total", {
   description: "Records later than the allowed lateness",
   incremental: true
 })
+const partitionRecordsIn = Metric.counter("tributary_partition_records_in_total", {
+  description: "Records consumed, per source partition",
+  incremental: true
+})
+const partitionRecordsOut = Metric.counter("tributary_partition_records_out_total", {
+  description: "Rows written, per source partition (where a row has one source partition)",
+  incremental: true
+})
+const sinkLatency = Metric.histogram("tributary_sink_latency_seconds", {
+  description: "Time from handing a batch to a sink until it is acknowledged (retries included)",
+  boundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
+})
+const commitLatency = Metric.histogram("tributary_commit_latency_seconds", {
+  description: "Time to commit consumed offsets (or the transaction carrying them)",
+  boundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
+})
+const rebalances = Metric.counter("tributary_rebalances_total", {
+  description: "Partition assignment changes seen by a pipeline (kind: assigned | revoked)",
+  incremental: true
+})
+const errors = Metric.counter("tributary_errors_total", {
+  description: "Errors by type (retried transport failures, failed commits, ...)",
+  incremental: true
+})
+
+/** Where a batch came from: the partition and the last offset in it. */
+export interface BatchPosition {
+  readonly topic: string
+  readonly partition: number
+  /** The batch's last offset (decimal string). */
+  readonly lastOffset?: string | undefined
+}
+
+/** Figures of one source partition. Lag and the high watermark are filled in by the health monitor. */
+export interface PartitionFigures {
+  readonly topic: string
+  readonly partition: number
+  recordsIn: number
+  recordsOut: number
+  /** Last offset consumed. */
+  lastOffset: string | undefined
+  /** Offset the pipeline last committed (next offset to read). */
+  committedOffset: string | undefined
+  /** Event-time watermark of this partition (epoch ms), for windowed pipelines. */
+  watermark: number | undefined
+  lastRecordAt: number | undefined
+}
+
+/** The pipeline drawn as a graph: source topics → stages → sinks. */
+export interface Topology {
+  readonly sources: ReadonlyArray<string>
+  readonly stages: ReadonlyArray<string>
+  readonly sinks: ReadonlyArray<string>
+  /** The feature group whose online rows the dashboard shows with this pipeline (default: the pipeline's name). */
+  readonly featureGroup?: string | undefined
+}
+
+/** The consumer group behind a pipeline, for lag, and its kafkajs connection (undefined in memory). */
+export interface SourceInfo {
+  readonly groupId: string
+  readonly topics: ReadonlyArray<string>
+  readonly connection?: SourceConnection | undefined
+}
+
+export interface LatencyFigures {
+  count: number
+  totalMs: number
+  maxMs: number
+  lastMs: number
+}
+
+const MaxTallyKeys = 200
 
 /**
  * Live figures of one running pipeline: plain numbers for the dashboard, tests and the demo's
- * progress line, mirrored into Effect metrics for the Prometheus endpoint.
+ * progress line, mirrored into Effect metrics for the Prometheus endpoint. Runners update it as
+ * batches pass; the health monitor reads it (and adds lag, rates, readiness) once a second.
  */
 export class PipelineStats {
   readonly name: string
+  readonly startedAt = Date.now()
   recordsIn = 0
   recordsOut = 0
   deadLettered = 0
@@ -27,10 +102,26 @@ export class PipelineStats {
   late = 0
   commits = 0
   lastCommitAt: number | undefined
+  /** Pipeline event-time watermark (epoch ms), for windowed pipelines. */
   watermark: number | undefined
+  /** Open (key, window) states and records held in them, for windowed pipelines. */
+  openWindows: number | undefined
+  stateSize: number | undefined
+  /** Processing time of the last batch consumed or output written: what "no progress" is measured against. */
+  lastProgressAt: number | undefined
+  /** Partitions this process owns, as "topic:partition". */
   readonly assigned = new Set<string>()
+  readonly partitions = new Map<string, PartitionFigures>()
   /** The newest output rows, newest last, for display. */
   readonly latest: Array<Record<string, unknown>> = []
+  /** Named counts for charts (events per type, sales per category, ...): label → key → value. */
+  readonly tallies = new Map<string, Map<string, number>>()
+  readonly errorCounts = new Map<string, number>()
+  readonly sinkLatencies = new Map<string, LatencyFigures>()
+  readonly commitLatency: LatencyFigures = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0 }
+  rebalances = 0
+  topology: Topology | undefined
+  source: SourceInfo | undefined
   private readonly attributes: Record<string, string>
 
   constructor(name: string) {
@@ -38,16 +129,35 @@ export class PipelineStats {
     this.attributes = { pipeline: name }
   }
 
-  consumed(n: number) {
+  /** A batch of `n` records was taken from the source (pass the batch position for per-partition figures). */
+  consumed(n: number, from?: BatchPosition) {
     this.recordsIn += n
-    return Metric.update(Metric.withAttributes(recordsIn, this.attributes), n)
+    this.lastProgressAt = Date.now()
+    const updates = [Metric.update(Metric.withAttributes(recordsIn, this.attributes), n)]
+    if (from !== undefined) {
+      const p = this.partition(from)
+      p.recordsIn += n
+      p.lastRecordAt = this.lastProgressAt
+      if (from.lastOffset !== undefined) p.lastOffset = from.lastOffset
+      updates.push(Metric.update(Metric.withAttributes(partitionRecordsIn, this.partitionAttributes(from)), n))
+    }
+    return Effect.all(updates, { discard: true })
   }
 
-  written(rows: ReadonlyArray<Record<string, unknown>>) {
+  /** Rows a sink acknowledged (pass the source partition when the rows have exactly one). */
+  written(rows: ReadonlyArray<Record<string, unknown>>, from?: BatchPosition) {
     this.recordsOut += rows.length
+    this.lastProgressAt = Date.now()
     for (const row of rows.slice(-10)) this.latest.push(row)
     if (this.latest.length > 10) this.latest.splice(0, this.latest.length - 10)
-    return Metric.update(Metric.withAttributes(recordsOut, this.attributes), rows.length)
+    const updates = [Metric.update(Metric.withAttributes(recordsOut, this.attributes), rows.length)]
+    if (from !== undefined) {
+      this.partition(from).recordsOut += rows.length
+      updates.push(
+        Metric.update(Metric.withAttributes(partitionRecordsOut, this.partitionAttributes(from)), rows.length)
+      )
+    }
+    return Effect.all(updates, { discard: true })
   }
 
   rejected(n: number, policy: "dead-letter" | "drop") {
@@ -60,6 +170,131 @@ export class PipelineStats {
     this.late += n
     return Metric.update(Metric.withAttributes(lateRecords, this.attributes), n)
   }
+
+  /** Declares the graph the dashboard draws (defaults: the source topics → "process" → "output"). */
+  describe(topology: Partial<Topology>): void {
+    this.topology = {
+      sources: topology.sources ?? this.topology?.sources ?? this.source?.topics ?? [],
+      stages: topology.stages ?? this.topology?.stages ?? ["process"],
+      sinks: topology.sinks ?? this.topology?.sinks ?? ["output"],
+      featureGroup: topology.featureGroup ?? this.topology?.featureGroup
+    }
+  }
+
+  /** The consumer group (for consumer lag) and, with kafkajs, the connection behind this pipeline. */
+  attachSource(source: SourceInfo): void {
+    this.source = source
+  }
+
+  /** An assignment change: keeps `assigned` and counts rebalances. */
+  assignment(kind: "Assigned" | "Revoked", partitions: ReadonlyArray<{ topic: string; partition: number }>) {
+    for (const p of partitions) {
+      const key = `${p.topic}:${p.partition}`
+      if (kind === "Assigned") {
+        this.assigned.add(key)
+        this.partition(p)
+      } else this.assigned.delete(key)
+    }
+    this.rebalances++
+    return Metric.update(Metric.withAttributes(rebalances, { ...this.attributes, kind: kind.toLowerCase() }), 1)
+  }
+
+  /** Runs a sink write and records how long it took to be acknowledged under `sink`. */
+  timed<A, E, R>(sink: string, write: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> {
+    return Effect.gen({ self: this }, function*() {
+      const start = yield* Clock.currentTimeMillis
+      const result = yield* write
+      const ms = (yield* Clock.currentTimeMillis) - start
+      const figures = this.sinkLatencies.get(sink) ?? { count: 0, totalMs: 0, maxMs: 0, lastMs: 0 }
+      this.sinkLatencies.set(sink, record(figures, ms))
+      yield* Metric.update(Metric.withAttributes(sinkLatency, { ...this.attributes, sink }), ms / 1000)
+      return result
+    })
+  }
+
+  /** Offsets were committed in `durationMs` (counts the commit and records commit latency). */
+  committed(offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>, durationMs: number) {
+    this.commits++
+    this.lastCommitAt = Date.now()
+    for (const o of offsets) this.partition(o).committedOffset = o.offset
+    record(this.commitLatency, durationMs)
+    return Metric.update(Metric.withAttributes(commitLatency, this.attributes), durationMs / 1000)
+  }
+
+  /** Counts an error of the given type (e.g. "sink-retry", "commit", "dead-letter-produce"). */
+  failed(type: string, n = 1) {
+    this.errorCounts.set(type, (this.errorCounts.get(type) ?? 0) + n)
+    return Metric.update(Metric.withAttributes(errors, { ...this.attributes, type }), n)
+  }
+
+  /** Window engine figures after a batch or tick (windowed pipelines). */
+  windowState(state: {
+    readonly openWindows: number
+    readonly stateSize: number
+    readonly watermark?: number | undefined
+    readonly partitionWatermarks?: ReadonlyArray<{ topic: string; partition: number; watermark: number | undefined }>
+  }): void {
+    this.openWindows = state.openWindows
+    this.stateSize = state.stateSize
+    if (state.watermark !== undefined) this.watermark = state.watermark
+    for (const p of state.partitionWatermarks ?? []) this.partition(p).watermark = p.watermark
+  }
+
+  /** Adds `n` to `key` of the chart `label` (e.g. tally("events per type", "click")). */
+  tally(label: string, key: string, n = 1) {
+    return Effect.sync(() => {
+      const t = this.tallyOf(label)
+      if (t.has(key) || t.size < MaxTallyKeys) t.set(key, (t.get(key) ?? 0) + n)
+    })
+  }
+
+  /** Sets `key` of the chart `label` to `value` (a latest figure rather than a count). */
+  setTally(label: string, key: string, value: number) {
+    return Effect.sync(() => {
+      const t = this.tallyOf(label)
+      if (t.has(key) || t.size < MaxTallyKeys) t.set(key, value)
+    })
+  }
+
+  partition(tp: { topic: string; partition: number }): PartitionFigures {
+    const key = `${tp.topic}:${tp.partition}`
+    let p = this.partitions.get(key)
+    if (p === undefined) {
+      p = {
+        topic: tp.topic,
+        partition: tp.partition,
+        recordsIn: 0,
+        recordsOut: 0,
+        lastOffset: undefined,
+        committedOffset: undefined,
+        watermark: undefined,
+        lastRecordAt: undefined
+      }
+      this.partitions.set(key, p)
+    }
+    return p
+  }
+
+  private tallyOf(label: string): Map<string, number> {
+    let t = this.tallies.get(label)
+    if (t === undefined) {
+      t = new Map()
+      this.tallies.set(label, t)
+    }
+    return t
+  }
+
+  private partitionAttributes(tp: { topic: string; partition: number }): Record<string, string> {
+    return { ...this.attributes, topic: tp.topic, partition: String(tp.partition) }
+  }
+}
+
+const record = (figures: LatencyFigures, ms: number): LatencyFigures => {
+  figures.count++
+  figures.totalMs += ms
+  figures.lastMs = ms
+  if (ms > figures.maxMs) figures.maxMs = ms
+  return figures
 }
 
 /** Every pipeline running in this process, by name. */

@@ -16,7 +16,7 @@ export type PipelineServices = KafkaSource | KafkaSink | KafkaAdmin | PipelineRe
 export interface PipelineDefinition {
   readonly name: string
   /** What its simulator generates: `simulate <input>` (e.g. `sensors`); `simulate <name>` works too. */
-  readonly input?: string | undefined
+  readonly input: string
   readonly description: string
   /** Topics the pipeline consumes; `run` creates missing ones. */
   readonly sourceTopics: Effect.Effect<ReadonlyArray<string>, Config.ConfigError>

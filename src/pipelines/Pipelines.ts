@@ -1,11 +1,15 @@
-import type { PipelineDefinition } from "./PipelineDefinition.ts"
+import { cardAggregatesPipeline } from "./card-aggregates/index.ts"
+import { ecommercePipeline } from "./ecommerce/index.ts"
 import { fingerprintPipeline } from "./fingerprint/index.ts"
+import type { PipelineDefinition } from "./PipelineDefinition.ts"
 import { transactionsPipeline } from "./transactions/index.ts"
 import { userEventsPipeline } from "./user-events/index.ts"
 
 /** Every pipeline Tributary runs, by name. The first is the default of `run`. */
 export const pipelines: ReadonlyArray<PipelineDefinition> = [
   transactionsPipeline,
+  cardAggregatesPipeline,
+  ecommercePipeline,
   fingerprintPipeline,
   userEventsPipeline
 ]
@@ -13,7 +17,7 @@ export const pipelines: ReadonlyArray<PipelineDefinition> = [
 export const pipelineNames = pipelines.map((p) => p.name) as unknown as readonly [string, ...Array<string>]
 
 /** Names `simulate` accepts: each pipeline's input kind, and the pipeline names themselves. */
-export const simulatorNames = [...new Set(pipelines.flatMap((p) => (p.input === undefined ? [p.name] : [p.input, p.name])))] as unknown as readonly [
+export const simulatorNames = [...new Set(pipelines.flatMap((p) => [p.input, p.name]))] as unknown as readonly [
   string,
   ...Array<string>
 ]

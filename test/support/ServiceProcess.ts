@@ -26,7 +26,8 @@ export const startProcess = (
   if (!existsSync(script)) throw new Error(`${script} is missing: run \`npm run build\` first (npm test does)`)
   const child = spawn(process.execPath, [script, ...args], {
     cwd: root,
-    env: { PATH: process.env["PATH"] ?? "", ...env },
+    // Any free port for the metrics/dashboard server unless the test picks one: tests run several services.
+    env: { PATH: process.env["PATH"] ?? "", METRICS_PORT: "0", ...env },
     stdio: ["ignore", "pipe", "pipe"]
   })
   let output = ""

@@ -21,13 +21,13 @@ export const makeOffsetCommitter = (subscription: Subscription, stats: PipelineS
     return Effect.flatMap(Clock.currentTimeMillis, (now) => {
       lastCommitAt = now
       return subscription.commit(offsets).pipe(
-        Effect.tap(() =>
-          Effect.sync(() => {
-            stats.commits++
-            stats.lastCommitAt = now
-          })
-        ),
-        Effect.catch((e: KafkaError) => Effect.logWarning(`commit failed (a later commit covers it): ${e.message}`))
+        Effect.tap(() => Effect.flatMap(Clock.currentTimeMillis, (end) => stats.committed(offsets, end - now))),
+        Effect.catch((e: KafkaError) =>
+          Effect.andThen(
+            stats.failed("commit"),
+            Effect.logWarning(`commit failed (a later commit covers it): ${e.message}`)
+          )
+        )
       )
     })
   })

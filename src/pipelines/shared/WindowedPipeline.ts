@@ -5,7 +5,7 @@ import type { KafkaError } from "../../kafka/KafkaError.ts"
 import type { CommitOffset, KafkaRecord, OutgoingRecord, SourceEvent } from "../../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../kafka/KafkaSink.ts"
 import { KafkaSource } from "../../kafka/KafkaSource.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
+import { PipelineRegistry, type Topology } from "../../observability/PipelineStats.ts"
 import type { AssignOptions, Checkpoint, Firing, LateRecord, WindowEngine, WindowRecord } from "../../window/index.ts"
 import { handleMalformed } from "./DeadLetters.ts"
 import type { Decoded } from "./JsonDecoder.ts"
@@ -45,6 +45,8 @@ export interface WindowedPipeline<A, K, V, Out, E = never, R = never> {
   readonly lateTopic?: string | undefined
   /** How often processing time is fed to the engine (idle partitions, quiet streams). */
   readonly tickMs?: number | undefined
+  /** How the dashboard draws the pipeline (sources default to the topic). */
+  readonly topology?: Partial<Topology> | undefined
   /** At-least-once output: checkpoints are committed at most this often (default 1 s), and on shutdown. */
   readonly commitIntervalMs?: number | undefined
   /** Partitions consumed concurrently (default KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY). */
@@ -97,6 +99,22 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
       ? yield* sink.transactional(output.transactionalId)
       : undefined
     const committer = makeOffsetCommitter(subscription, stats, pipeline.commitIntervalMs ?? 1_000)
+    stats.attachSource({ groupId: pipeline.groupId, topics: [pipeline.topic], connection: subscription.connection })
+    stats.describe({ sources: [pipeline.topic], stages: ["decode", "windows"], ...pipeline.topology })
+    /** Window state and watermarks after each batch or tick, for the dashboard and /metrics. */
+    const reportWindows = () => {
+      const s = engine.stats()
+      stats.windowState({
+        openWindows: s.openKeyWindows,
+        stateSize: s.recordsInOpenWindows,
+        watermark: engine.watermark(),
+        partitionWatermarks: engine.assignedPartitions().map((partition) => ({
+          topic: pipeline.topic,
+          partition,
+          watermark: engine.partitionWatermark(partition)
+        }))
+      })
+    }
     yield* Effect.logInfo(`pipeline ${pipeline.name} consuming ${pipeline.topic} as group ${pipeline.groupId}`)
 
     const checkpoints = (partitions: ReadonlyArray<number>): Array<CommitOffset> =>
@@ -121,7 +139,7 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
             headers: { ...raw.headers, "tributary.late.windows": String(l.missedWindows.length) }
           }]
         })
-        yield* retryTransient("late records produce", sink.send(records))
+        yield* retryTransient("late records produce", sink.send(records), stats)
       })
 
     /** Emits fired windows and commits the given partitions' checkpoints, in the order the mode requires. */
@@ -131,35 +149,43 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
         if (transactional !== undefined && output._tag === "Transactional") {
           const { records, rows } = output.toRecords(fired)
           if (records.length === 0 && offsets.length === 0) return
+          const start = yield* Clock.currentTimeMillis
           yield* retryTransient(
             `${pipeline.name} transaction`,
-            transactional.sendAndCommit(records, { groupId: pipeline.groupId, offsets })
+            transactional.sendAndCommit(records, { groupId: pipeline.groupId, offsets }),
+            stats
           )
+          yield* stats.committed(offsets, (yield* Clock.currentTimeMillis) - start)
           yield* stats.written(rows)
-          stats.commits++
-          stats.lastCommitAt = Date.now()
           return
         }
         if (output._tag === "AtLeastOnce" && fired.length > 0) {
-          yield* stats.written(yield* retryTransient(`${pipeline.name} write`, output.write(fired)))
+          yield* stats.written(
+            yield* stats.timed("output", retryTransient(`${pipeline.name} write`, output.write(fired), stats))
+          )
         }
         if (offsets.length > 0) yield* committer.mark(offsets)
       })
 
     const onBatch = (event: Extract<SourceEvent, { _tag: "Batch" }>) =>
       Effect.gen(function*() {
-        yield* stats.consumed(event.records.length)
+        const last = event.records[event.records.length - 1]!
+        yield* stats.consumed(event.records.length, {
+          topic: event.topic,
+          partition: event.partition,
+          lastOffset: last.offset
+        })
         const { malformed, valid } = pipeline.decode(event.records)
         yield* handleMalformed(
           stats,
           pipeline.deadLetters,
           malformed,
-          (records) => retryTransient("dead-letter produce", sink.send(records))
+          (records) => retryTransient("dead-letter produce", sink.send(records), stats)
         )
         const windowRecords = valid.map((v) => pipeline.toWindowRecord(v.value, v.record))
         const now = yield* Clock.currentTimeMillis
         const result = engine.process(event.partition, windowRecords, now)
-        stats.watermark = engine.watermark()
+        reportWindows()
         if (result.late.length > 0) {
           yield* sendLate(result.late, new Map(valid.map((v) => [Number(v.record.offset), v.record])))
         }
@@ -172,7 +198,7 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
 
     const onTick = Effect.gen(function*() {
       const result = engine.onProcessingTime(yield* Clock.currentTimeMillis)
-      stats.watermark = engine.watermark()
+      reportWindows()
       if (result.fired.length > 0) yield* emitAndCommit(result.fired, firedPartitions(result.fired))
       yield* committer.flushIfDue
     }).pipe(Effect.uninterruptible)

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import type { TransactionsSettings } from "../../config/PipelineConfig.ts"
 import { normaliseTransaction, Transaction, transactionFeatures } from "../../domain/Transaction.ts"
 import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
+import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { jsonBatchDecoder } from "../shared/JsonDecoder.ts"
 import { runStatelessPipeline } from "../shared/StatelessPipeline.ts"
 
@@ -26,15 +27,32 @@ export const transactionsFeatureGroup = (settings: TransactionsSettings) =>
  */
 export const runTransactionsPipeline = Effect.fn("TransactionsPipeline.run")(function*(settings: TransactionsSettings) {
   const featureGroup = yield* transactionsFeatureGroup(settings)
+  const stats = yield* (yield* PipelineRegistry).register("transactions")
   return yield* runStatelessPipeline({
     name: "transactions",
     groupId: settings.groupId,
     topics: [settings.topic],
     deadLetters: settings.deadLetters,
     decode: decodeTransactions,
+    topology: {
+      stages: ["decode", "validate", "upper-case currency"],
+      sinks: [`feature group ${settings.featureGroupName}`, "dead letters"]
+    },
     write: (valid) => {
       const rows = valid.map((v) => normaliseTransaction(v.value))
-      return Effect.as(featureGroup.write(rows), rows)
+      return Effect.as(featureGroup.write(rows), rows).pipe(
+        Effect.tap(() =>
+          Effect.forEach(
+            rows,
+            (r) =>
+              Effect.andThen(
+                stats.tally("transactions per category", r.category),
+                stats.tally("amount per currency", r.currency, r.amount)
+              ),
+            { discard: true }
+          )
+        )
+      )
     }
   })
 })

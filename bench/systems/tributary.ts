@@ -1,0 +1,255 @@
+/**
+ * Child process of bench/run.ts: runs ONE Tributary pipeline (transactions or card-aggregates) with
+ * the production code paths — kafkajs source/sink layers, the local Hopsworks stand-in pointing the
+ * feature-group writer at the real broker — first on the warm-up topic, then on the measured topic,
+ * in the same process (so the measured run has a warm JIT), and reports one BENCH_RESULT line each.
+ * With `live`, it then runs the pipeline on the latency topic until SIGTERM.
+ *
+ *   node bench/systems/tributary.ts '<json config>'     (see ChildConfig)
+ */
+import { NodeHttpClient } from "@effect/platform-node"
+import { Context, Effect, Fiber, Layer, Option, References } from "effect"
+import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
+import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
+import type { DeadLetterSettings } from "../../src/config/PipelineConfig.ts"
+import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
+import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
+import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
+import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
+import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
+import { PipelineRegistry, type PipelineStats } from "../../src/observability/PipelineStats.ts"
+import {
+  decodeCardTransactions,
+  makeCardAggregatesEngine,
+  runCardAggregatesPipeline,
+  toCardAggregateRow,
+  toCardWindowRecord
+} from "../../src/pipelines/card-aggregates/CardAggregatesPipeline.ts"
+import { runWindowedPipeline } from "../../src/pipelines/shared/WindowedPipeline.ts"
+import { runTransactionsPipeline } from "../../src/pipelines/transactions/TransactionsPipeline.ts"
+import { makeLocalHopsworks } from "../../test/support/LocalHopsworks.ts"
+import { emitResult, procMemory, READY_LINE, selfCpuSeconds, sum } from "../lib/common.ts"
+
+export interface RunSpec {
+  readonly tag: string
+  /** Source topic. */
+  readonly topic: string
+  /** Local Hopsworks project: the feature group's topic is `<project>_onlinefs` (created beforehand). */
+  readonly project: string
+  /** Where JSON rows go in the card-aggregates "engine" variant. */
+  readonly outTopic: string
+  /** High watermarks of the source topic: the run is done when everything up to them is processed. */
+  readonly endOffsets: ReadonlyArray<number>
+}
+
+export interface ChildConfig {
+  readonly pipeline: "transactions" | "cards"
+  /** cards only: the real pipeline (Avro to the feature group) or the window engine with JSON rows out. */
+  readonly cardImpl: "pipeline" | "engine"
+  readonly bootstrap: string
+  readonly runs: ReadonlyArray<RunSpec>
+  readonly live?: Omit<RunSpec, "endOffsets" | "tag"> | undefined
+}
+
+const config = JSON.parse(process.argv[2]!) as ChildConfig
+
+const deadLetters: DeadLetterSettings = { policy: "dead-letter", topic: Option.none() }
+
+const cardSettings = (topic: string, groupId: string): CardAggregatesSettings => ({
+  topic,
+  groupId,
+  featureGroupName: "card_transactions_10m_agg",
+  featureGroupVersion: 1,
+  windowLengthMinutes: 10,
+  windowSlideMinutes: 1,
+  outOfOrdernessSeconds: 60,
+  idleTimeoutSeconds: 300,
+  allowedLatenessSeconds: 0,
+  // Flink's SlidingEventTimeWindows has no "window after the last activity" firing: off for parity.
+  emitEmptyWindows: false,
+  lateRecordsTopic: Option.none(),
+  windowStartFeature: false,
+  deadLetters
+})
+
+/** The real card-aggregates pipeline: Avro rows to the feature group `card_transactions_10m_agg`. */
+const realCardAggregates = (topic: string, groupId: string, _outTopic: string) =>
+  runCardAggregatesPipeline(cardSettings(topic, groupId))
+
+/** The window engine through runWindowedPipeline, with JSON rows out (exactly what the Flink job writes). */
+const engineCardAggregates = (topic: string, groupId: string, outTopic: string) =>
+  Effect.gen(function*() {
+    const sink = yield* KafkaSink
+    const settings = cardSettings(topic, groupId)
+    return yield* runWindowedPipeline({
+      name: "card-aggregates",
+      groupId,
+      topic,
+      deadLetters,
+      decode: decodeCardTransactions,
+      toWindowRecord: toCardWindowRecord,
+      engine: makeCardAggregatesEngine(settings),
+      output: {
+        _tag: "AtLeastOnce",
+        write: (fired) => {
+          const rows = fired.map((f) => toCardAggregateRow(f, true))
+          return Effect.as(
+            sink.send(rows.map((r) => ({ topic: outTopic, key: String(r.cc_num), value: JSON.stringify(r) }))),
+            rows
+          )
+        }
+      }
+    })
+  })
+
+// Swapping the card-aggregates implementation is this one line (or --card-impl).
+const cardAggregates = config.cardImpl === "engine" ? engineCardAggregates : realCardAggregates
+
+const pipelineFor = (topic: string, groupId: string, outTopic: string) =>
+  config.pipeline === "transactions"
+    ? runTransactionsPipeline({
+      topic,
+      groupId,
+      featureGroupName: "transactions",
+      featureGroupVersion: 1,
+      deadLetters
+    })
+    : cardAggregates(topic, groupId, outTopic)
+
+const statsName = config.pipeline === "transactions" ? "transactions" : "card-aggregates"
+
+const kafkaLayer = Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+  Layer.provideMerge(KafkaClient.layer),
+  Layer.provideMerge(KafkaConfig.layerWith({ brokers: [config.bootstrap], clientId: "tributary-bench" }))
+)
+
+/** Starts the pipeline for `spec` with its own local Hopsworks project and stats registry. */
+const start = (spec: { topic: string; project: string; outTopic: string }, groupId: string) =>
+  Effect.gen(function*() {
+    const hw = yield* makeLocalHopsworks({ kafkaBootstrap: config.bootstrap, project: spec.project })
+    const ctx = yield* Layer.build(
+      Layer.mergeAll(
+        FeatureStore.layer.pipe(
+          Layer.provide(HopsworksClient.layer),
+          Layer.provide(Layer.mergeAll(hw.configLayer(), NodeHttpClient.layerUndici))
+        ),
+        PipelineRegistry.layer
+      )
+    )
+    const registry = Context.get(ctx, PipelineRegistry)
+    const fiber = yield* pipelineFor(spec.topic, groupId, spec.outTopic).pipe(
+      Effect.scoped,
+      Effect.provideContext(ctx),
+      Effect.forkChild
+    )
+    const stats = Effect.map(registry.all, (all): PipelineStats | undefined => all.find((s) => s.name === statsName))
+    return { fiber, stats }
+  })
+
+/** True when the group's commits cover every record up to `endOffsets` (windowed: the checkpoint's end offset). */
+const committedThrough = (groupId: string, topic: string, endOffsets: ReadonlyArray<number>) =>
+  Effect.gen(function*() {
+    const committed = yield* (yield* KafkaAdmin).committedOffsets(groupId, topic)
+    return endOffsets.every((end, partition) => {
+      const c = committed.find((x) => x.partition === partition)
+      if (end === 0) return true
+      if (c === undefined) return false
+      if (Number(c.offset ?? -1) >= end) return true
+      try {
+        const e = (JSON.parse(c.metadata ?? "{}") as { e?: unknown }).e
+        return typeof e === "number" && e >= end
+      } catch {
+        return false
+      }
+    })
+  })
+
+const measured = (spec: RunSpec) =>
+  Effect.scoped(Effect.gen(function*() {
+    const groupId = `bench-${spec.tag}-${Date.now()}`
+    const expected = sum(spec.endOffsets)
+    const tStart = Date.now()
+    const { fiber, stats } = yield* start(spec, groupId)
+    let tFirst: number | undefined
+    // Monotonic clock (µs), the one V8 stamps .cpuprofile samples with: lets the profile summary
+    // keep only the measured window.
+    let hrFirst = 0n
+    let hrEnd = 0n
+    let cpuFirst = 0
+    let tEnd = 0
+    let cpuEnd = 0
+    while (true) {
+      const s = yield* stats
+      const recordsIn = s?.recordsIn ?? 0
+      if (tFirst === undefined && recordsIn > 0) {
+        tFirst = Date.now()
+        hrFirst = process.hrtime.bigint()
+        cpuFirst = selfCpuSeconds()
+      }
+      if (recordsIn >= expected) {
+        const done = config.pipeline === "transactions"
+          ? (s?.recordsOut ?? 0) >= expected
+          : yield* committedThrough(groupId, spec.topic, spec.endOffsets)
+        if (done) {
+          tEnd = Date.now()
+          hrEnd = process.hrtime.bigint()
+          cpuEnd = selfCpuSeconds()
+          break
+        }
+      }
+      if (fiber.pollUnsafe() !== undefined) return yield* Effect.die(new Error("pipeline stopped early"))
+      yield* Effect.sleep(config.pipeline === "transactions" ? "2 millis" : "10 millis")
+    }
+    const s = yield* stats
+    const wallMs = tEnd - tFirst!
+    const cpuSec = cpuEnd - cpuFirst
+    emitResult({
+      system: `tributary-${config.pipeline}`,
+      impl: config.pipeline === "cards" ? config.cardImpl : "pipeline",
+      tag: spec.tag,
+      records: expected,
+      recordsIn: s?.recordsIn,
+      recordsOut: s?.recordsOut,
+      deadLettered: s?.deadLettered,
+      late: s?.late,
+      commits: s?.commits,
+      firstAt: tFirst,
+      monoFirstUs: Number(hrFirst / 1000n),
+      monoEndUs: Number(hrEnd / 1000n),
+      endAt: tEnd,
+      startupMs: tFirst! - tStart,
+      wallMs,
+      recordsPerSec: expected / (wallMs / 1000),
+      cpuSec,
+      recordsPerCpuSec: expected / cpuSec,
+      cpuUtilisation: cpuSec / (wallMs / 1000),
+      vmHwmKb: procMemory("self")?.hwmKb
+    })
+    yield* Fiber.interrupt(fiber).pipe(Effect.timeout("30 seconds"), Effect.ignore)
+  }))
+
+const live = (spec: NonNullable<ChildConfig["live"]>) =>
+  Effect.scoped(Effect.gen(function*() {
+    const { fiber, stats } = yield* start(spec, `bench-live-${Date.now()}`)
+    while (((yield* stats)?.assigned.size ?? 0) === 0) yield* Effect.sleep("20 millis")
+    process.stdout.write(`${READY_LINE}\n`)
+    yield* Fiber.join(fiber)
+  }))
+
+const program = Effect.gen(function*() {
+  for (const spec of config.runs) yield* measured(spec)
+  if (config.live !== undefined) yield* live(config.live)
+}).pipe(
+  Effect.provide(kafkaLayer),
+  Effect.provideService(References.MinimumLogLevel, "Warn")
+)
+
+process.on("SIGTERM", () => process.exit(0))
+Effect.runPromise(program).then(
+  () => process.exit(0),
+  (error: unknown) => {
+    console.error(error)
+    process.exit(1)
+  }
+)

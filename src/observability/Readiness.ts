@@ -1,0 +1,105 @@
+/**
+ * What "ready" means for the service, as a pure function of what the health monitor observed, so
+ * every rule is testable without a broker.
+ */
+
+export interface BrokerProbe {
+  /** Undefined until the first probe answered or failed. */
+  readonly reachable: boolean | undefined
+  readonly checkedAt: number | undefined
+  readonly error: string | undefined
+}
+
+export interface ConnectionObservation {
+  readonly groupId: string
+  readonly connected: boolean
+  readonly lastContactAt: number | undefined
+  readonly lastError: string | undefined
+}
+
+export interface PipelineObservation {
+  readonly name: string
+  readonly assignedPartitions: number
+  /** Records not yet processed on the partitions this process owns; undefined when unknown. */
+  readonly lag: number | undefined
+  /** Since when lag has been > 0 without a break (undefined when lag is 0 or unknown). */
+  readonly lagSince: number | undefined
+  readonly lastProgressAt: number | undefined
+  readonly startedAt: number
+}
+
+export interface ReadinessInput {
+  readonly now: number
+  readonly stallTimeoutMs: number
+  readonly brokerContactTimeoutMs: number
+  readonly broker: BrokerProbe
+  readonly connections: ReadonlyArray<ConnectionObservation>
+  readonly pipelines: ReadonlyArray<PipelineObservation>
+}
+
+export interface PipelineReadiness {
+  readonly name: string
+  readonly ready: boolean
+  readonly stalled: boolean
+  readonly reasons: ReadonlyArray<string>
+}
+
+export interface Readiness {
+  readonly ready: boolean
+  /** Why not, one sentence each (empty when ready). */
+  readonly reasons: ReadonlyArray<string>
+  readonly pipelines: ReadonlyArray<PipelineReadiness>
+  readonly checkedAt: number
+}
+
+const seconds = (ms: number) => `${Math.round(ms / 1000)}s`
+
+/** True when a consumer heard from its brokers recently enough. */
+export const isConnected = (c: ConnectionObservation, now: number, contactTimeoutMs: number): boolean =>
+  c.connected && c.lastContactAt !== undefined && now - c.lastContactAt <= contactTimeoutMs
+
+/**
+ * A pipeline is stalled when it has lag and made no progress (consumed or wrote nothing) for the stall
+ * timeout, counted from the later of its last progress and the moment the lag appeared.
+ */
+export const isStalled = (p: PipelineObservation, now: number, stallTimeoutMs: number): boolean => {
+  if (p.lag === undefined || p.lag <= 0) return false
+  const since = Math.max(p.lastProgressAt ?? p.startedAt, p.lagSince ?? p.startedAt)
+  return now - since > stallTimeoutMs
+}
+
+/**
+ * Ready = the brokers answer, every Kafka consumer of the process is connected, and every pipeline
+ * has partitions assigned and is not stalled.
+ */
+export const assessReadiness = (input: ReadinessInput): Readiness => {
+  const { now } = input
+  const global: Array<string> = []
+  if (input.broker.reachable === false) {
+    global.push(`Kafka brokers unreachable${input.broker.error === undefined ? "" : `: ${input.broker.error}`}`)
+  }
+  for (const c of input.connections) {
+    if (isConnected(c, now, input.brokerContactTimeoutMs)) continue
+    const heard = c.lastContactAt === undefined
+      ? "never connected"
+      : `last contact ${seconds(now - c.lastContactAt)} ago`
+    global.push(
+      `consumer group ${c.groupId} not connected to Kafka (${heard}${
+        c.lastError === undefined ? "" : `; ${c.lastError}`
+      })`
+    )
+  }
+  if (input.pipelines.length === 0) global.push("no pipeline running yet")
+  const pipelines = input.pipelines.map((p): PipelineReadiness => {
+    const reasons: Array<string> = []
+    if (p.assignedPartitions === 0) reasons.push(`${p.name}: no partitions assigned`)
+    const stalled = isStalled(p, now, input.stallTimeoutMs)
+    if (stalled) {
+      const since = Math.max(p.lastProgressAt ?? p.startedAt, p.lagSince ?? p.startedAt)
+      reasons.push(`${p.name}: stalled (lag ${p.lag}, no progress for ${seconds(now - since)})`)
+    }
+    return { name: p.name, ready: reasons.length === 0 && global.length === 0, stalled, reasons }
+  })
+  const reasons = [...global, ...pipelines.flatMap((p) => p.reasons)]
+  return { ready: reasons.length === 0, reasons, pipelines, checkedAt: now }
+}

@@ -1,0 +1,83 @@
+import { en, Faker } from "@faker-js/faker"
+import type { EcommerceTransaction } from "../domain/EcommerceTransaction.ts"
+
+const brands = ["apple", "samsung", "oneplus", "mi", "boat", "sony", "lenovo", "philips"]
+const currencies = ["USD", "EUR", "GBP"]
+const paymentMethods = ["credit_card", "debit_card", "online_transfer", "paypal"]
+// Mostly successful, a steady trickle of failures for the per-minute alerts.
+const paymentStatuses = [
+  { weight: 85, value: "completed" },
+  { weight: 5, value: "pending" },
+  { weight: 7, value: "failed" },
+  { weight: 3, value: "declined" }
+]
+
+/** Kinds of malformed input the simulator can mix in; each one the pipeline must dead-letter. */
+const malformedKinds: ReadonlyArray<(t: EcommerceTransaction) => string> = [
+  () => "{not json",
+  (t) => JSON.stringify({ ...t, productPrice: -t.productPrice }),
+  (t) => JSON.stringify({ ...t, totalAmount: t.totalAmount + 0.001 }),
+  (t) => JSON.stringify({ ...t, transactionDate: "yesterday" }),
+  (t) => JSON.stringify({ ...t, productQuantity: 0 }),
+  (t) => {
+    const { transactionId: _, ...rest } = t
+    return JSON.stringify(rest)
+  }
+]
+
+export interface SimulatedEcommerceRecord {
+  readonly key: string
+  readonly value: string
+  /** True when the simulator meant this record to be malformed. */
+  readonly malformed: boolean
+}
+
+/**
+ * The seed's generator (Python Faker) in TypeScript: products, prices, quantities, customers and
+ * payments from @faker-js/faker, seeded so the same seed gives the same records and a test can
+ * compute what the sinks must hold. `totalAmount` is computed in cents, so it is exactly
+ * price × quantity rounded to the cent.
+ */
+export class EcommerceSimulator {
+  private readonly faker: Faker
+  private readonly malformedShare: number
+
+  constructor(seed: number, malformedShare = 0) {
+    this.faker = new Faker({ locale: [en] })
+    this.faker.seed(seed)
+    this.malformedShare = malformedShare
+  }
+
+  transaction(eventTime: number): EcommerceTransaction {
+    const f = this.faker
+    const priceCents = f.number.int({ min: 500, max: 100_000 })
+    const quantity = f.number.int({ min: 1, max: 10 })
+    return {
+      transactionId: f.string.uuid(),
+      productId: `product-${f.number.int({ min: 1, max: 500 })}`,
+      productName: f.commerce.productName(),
+      productCategory: f.commerce.department(),
+      productPrice: priceCents / 100,
+      productQuantity: quantity,
+      totalAmount: (priceCents * quantity) / 100,
+      productBrand: f.helpers.arrayElement(brands),
+      currency: f.helpers.arrayElement(currencies),
+      customerId: f.internet.username(),
+      transactionDate: new Date(eventTime).toISOString(),
+      paymentMethod: f.helpers.arrayElement(paymentMethods),
+      paymentStatus: f.helpers.weightedArrayElement(paymentStatuses)
+    }
+  }
+
+  next(eventTime: number): SimulatedEcommerceRecord {
+    const t = this.transaction(eventTime)
+    if (this.malformedShare > 0 && this.faker.number.float() < this.malformedShare) {
+      return { key: t.transactionId, value: this.faker.helpers.arrayElement(malformedKinds)(t), malformed: true }
+    }
+    return { key: t.transactionId, value: JSON.stringify(t), malformed: false }
+  }
+
+  batch(count: number, eventTime: number): Array<SimulatedEcommerceRecord> {
+    return Array.from({ length: count }, () => this.next(eventTime))
+  }
+}

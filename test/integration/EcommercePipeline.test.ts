@@ -1,0 +1,321 @@
+import { PgClient } from "@effect/sql-pg"
+import { assert, describe, it } from "@effect/vitest"
+import { Context, Effect, Fiber, Layer, Option, Redacted, Schedule } from "effect"
+import { SqlClient } from "effect/sql"
+import { beforeAll } from "vitest"
+import { ecommerceGroups, type EcommerceSettings } from "../../src/config/EcommerceConfig.ts"
+import {
+  addSales,
+  type EcommerceRow,
+  type EcommerceTransaction,
+  emptySalesAggregates,
+  parseCents,
+  toEcommerceRow
+} from "../../src/domain/EcommerceTransaction.ts"
+import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
+import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
+import { ecommerceSinksLayer, runEcommerceSinks } from "../../src/pipelines/ecommerce/EcommercePipeline.ts"
+import { EcommerceSimulator, type SimulatedEcommerceRecord } from "../../src/simulator/EcommerceSimulator.ts"
+import {
+  allDocuments,
+  countDocuments,
+  ensureOpenSearch,
+  openSearchPid,
+  searchUrl,
+  uniqueIndex
+} from "../support/LocalOpenSearch.ts"
+import { createTestDatabase, ensurePostgres } from "../support/LocalPostgres.ts"
+import { startService } from "../support/ServiceProcess.ts"
+import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
+
+beforeAll(async () => {
+  await ensurePostgres()
+  await ensureOpenSearch()
+})
+
+/** A fresh topic, group, database and index, so runs never see each other's data. */
+const scenario = (name: string) => {
+  const databaseUrl = createTestDatabase(name.replaceAll("-", "_"))
+  const settings: EcommerceSettings = {
+    topic: uniqueName(`${name}-tx`),
+    groupId: uniqueName(`${name}-group`),
+    alertsTopic: uniqueName(`${name}-alerts`),
+    alertsOutOfOrdernessMs: 5_000,
+    alertsThreshold: 1,
+    alertsTransactionalId: uniqueName(`${name}-alerts-tx`),
+    deadLetters: { policy: "dead-letter", topic: Option.none() },
+    postgres: { url: Redacted.make(databaseUrl), maxConnections: 4 },
+    search: {
+      url: searchUrl(),
+      index: uniqueIndex(name),
+      auth: { _tag: "None" },
+      bulkMaxDocs: 2_000,
+      requestTimeoutMs: 15_000
+    }
+  }
+  return { databaseUrl, settings }
+}
+
+/** Spread over three UTC days across a month end, 13 s apart from 2024-03-30 12:00. */
+const simulate = (seed: number, count: number, malformedShare: number) => {
+  const simulator = new EcommerceSimulator(seed, malformedShare)
+  return Array.from({ length: count }, (_, i) => simulator.next(Date.UTC(2024, 2, 30, 12) + i * 13_000))
+}
+
+const validRows = (records: ReadonlyArray<SimulatedEcommerceRecord>): Array<EcommerceRow> =>
+  records.filter((r) => !r.malformed).map((r) => toEcommerceRow(JSON.parse(r.value) as EcommerceTransaction))
+
+const produce = (topic: string, records: ReadonlyArray<SimulatedEcommerceRecord>) =>
+  Effect.gen(function*() {
+    yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
+    const sink = yield* KafkaSink
+    for (let i = 0; i < records.length; i += 5_000) {
+      yield* sink.send(records.slice(i, i + 5_000).map((r) => ({ topic, key: r.key, value: r.value })))
+    }
+  })
+
+/** What PostgreSQL holds, read back with the same driver (sums as exact decimal text); connected for the test's scope. */
+const database = (url: string) =>
+  Effect.gen(function*() {
+    const sql = Context.get(yield* Layer.build(PgClient.layer({ url: Redacted.make(url) })), SqlClient.SqlClient)
+    const count = Effect.map(sql<{ n: number }>`SELECT count(*)::int AS n FROM transactions`, (r) => r[0]!.n)
+    const storedOffsets = (groupId: string) =>
+      Effect.map(
+        sql<
+          { n: string }
+        >`SELECT coalesce(sum(next_offset), 0)::text AS n FROM kafka_offsets WHERE group_id = ${groupId}`,
+        (r) => Number(r[0]!.n)
+      )
+    const aggregates = Effect.gen(function*() {
+      const perCategory = yield* sql<{ d: string; c: string; s: string }>`
+        SELECT transaction_date::text AS d, category AS c, total_sales::text AS s FROM sales_per_category`
+      const perDay = yield* sql<{ d: string; s: string }>`
+        SELECT transaction_date::text AS d, total_sales::text AS s FROM sales_per_day`
+      const perMonth = yield* sql<{ y: number; m: number; s: string }>`
+        SELECT year AS y, month AS m, total_sales::text AS s FROM sales_per_month`
+      return {
+        perCategory: new Map(perCategory.map((r) => [`${r.d}|${r.c}`, parseCents(r.s)])),
+        perDay: new Map(perDay.map((r) => [r.d, parseCents(r.s)])),
+        perMonth: new Map(perMonth.map((r) => [`${r.y}-${r.m}`, parseCents(r.s)]))
+      }
+    })
+    const rows = Effect.map(
+      sql<{ id: string; total: string; price: string; qty: number; at: Date; category: string }>`
+        SELECT transaction_id::text AS id, total_amount::text AS total, product_price::text AS price,
+               product_quantity AS qty, transaction_date AS at, product_category AS category
+        FROM transactions`,
+      (rs) => new Map(rs.map((r) => [r.id, r]))
+    )
+    return { count, storedOffsets, aggregates, rows }
+  })
+
+/** The database equals the reference computed from the generated records: every row once, sums to the cent. */
+const assertDatabaseMatches = (db: Effect.Success<ReturnType<typeof database>>, valid: ReadonlyArray<EcommerceRow>) =>
+  Effect.gen(function*() {
+    const rows = yield* db.rows
+    assert.strictEqual(rows.size, valid.length, "one row per valid transaction")
+    for (const v of valid) {
+      const r = rows.get(v.transactionId)
+      assert.isDefined(r, v.transactionId)
+      assert.strictEqual(parseCents(r!.total), BigInt(v.totalAmountCents))
+      assert.strictEqual(parseCents(r!.price), BigInt(v.productPriceCents))
+      assert.strictEqual(r!.at.getTime(), v.transactionTime)
+    }
+    const reference = addSales(emptySalesAggregates(), valid)
+    const actual = yield* db.aggregates
+    assert.deepStrictEqual(actual.perCategory, reference.perCategory, "sales_per_category")
+    assert.deepStrictEqual(actual.perDay, reference.perDay, "sales_per_day")
+    assert.deepStrictEqual(actual.perMonth, reference.perMonth, "sales_per_month")
+  })
+
+const assertIndexMatches = (index: string, valid: ReadonlyArray<EcommerceRow>) =>
+  Effect.gen(function*() {
+    const docs = yield* Effect.promise(() => allDocuments(searchUrl(), index))
+    assert.strictEqual(docs.size, valid.length, "one document per transaction")
+    for (const v of valid) {
+      const d = docs.get(v.transactionId)
+      assert.isDefined(d, v.transactionId)
+      assert.strictEqual(d!["totalAmount"], v.totalAmountCents / 100)
+      assert.strictEqual(d!["transactionDate"], new Date(v.transactionTime).toISOString())
+    }
+  })
+
+const waitFor = <E, R>(what: string, check: Effect.Effect<boolean, E, R>, timeout: `${number} seconds`) =>
+  check.pipe(
+    Effect.catchCause(() => Effect.succeed(false)),
+    Effect.repeat({ until: (done) => done, schedule: Schedule.spaced("250 millis") }),
+    Effect.timeoutOrElse({ duration: timeout, orElse: () => Effect.die(new Error(`timed out waiting for ${what}`)) })
+  )
+
+const inProcessLayer = (settings: EcommerceSettings) =>
+  Layer.mergeAll(PipelineRegistry.layer, ecommerceSinksLayer(settings), realKafkaLayer())
+
+describe("ecommerce pipeline: real Kafka, PostgreSQL and OpenSearch", () => {
+  it.live(
+    "after a generated run, rows once, aggregates equal the reference to the cent, one document per transaction",
+    () =>
+      Effect.gen(function*() {
+        const { databaseUrl, settings } = scenario("eco-run")
+        const input = simulate(2024, 6_000, 0.03)
+        const valid = validRows(input)
+        yield* produce(settings.topic, input)
+        const db = yield* database(databaseUrl)
+
+        const started = Date.now()
+        const pipeline = yield* runEcommerceSinks(settings).pipe(
+          Effect.provide(inProcessLayer(settings)),
+          Effect.forkChild
+        )
+        yield* waitFor(
+          "PostgreSQL",
+          Effect.map(db.storedOffsets(ecommerceGroups(settings.groupId).postgres), (n) => n === input.length),
+          "90 seconds"
+        )
+        yield* waitFor(
+          "index",
+          Effect.promise(() => countDocuments(searchUrl(), settings.search.index).then((n) => n === valid.length)),
+          "90 seconds"
+        )
+        console.log(`[ecommerce] ${input.length} records into PostgreSQL and OpenSearch in ${Date.now() - started} ms`)
+        yield* Fiber.interrupt(pipeline)
+
+        assert.strictEqual(yield* db.count, valid.length)
+        yield* assertDatabaseMatches(db, valid)
+        yield* assertIndexMatches(settings.search.index, valid)
+
+        // The template's mappings are what dashboards need.
+        const mapping = yield* Effect.promise(() =>
+          fetch(`${searchUrl()}/${settings.search.index}/_mapping`).then((r) =>
+            r.json() as Promise<Record<string, any>>
+          )
+        )
+        const properties = mapping[settings.search.index].mappings.properties
+        assert.strictEqual(properties.transactionDate.type, "date")
+        assert.strictEqual(properties.totalAmount.type, "scaled_float")
+        assert.strictEqual(properties.productCategory.type, "keyword")
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    180_000
+  )
+
+  it.live(
+    "a service SIGKILLed mid-stream and restarted: aggregates still equal the reference, one document per transaction",
+    () =>
+      Effect.gen(function*() {
+        const { databaseUrl, settings } = scenario("eco-crash")
+        const input = simulate(77, 40_000, 0.01)
+        const valid = validRows(input)
+        yield* produce(settings.topic, input)
+        const db = yield* database(databaseUrl)
+        const env = {
+          KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap(),
+          ECOMMERCE_TOPIC: settings.topic,
+          ECOMMERCE_GROUP_ID: settings.groupId,
+          PAYMENT_ALERTS_TOPIC: settings.alertsTopic,
+          DATABASE_URL: databaseUrl,
+          SEARCH_URL: settings.search.url,
+          SEARCH_INDEX: settings.search.index,
+          LOG_LEVEL: "Warn"
+        }
+        const first = startService(["run", "ecommerce"], env)
+        // Kill it while it is writing: some rows stored, not all.
+        yield* waitFor(
+          "first rows",
+          Effect.map(db.count.pipe(Effect.orElseSucceed(() => 0)), (n) => n > 4_000),
+          "90 seconds"
+        )
+        first.child.kill("SIGKILL")
+        assert.strictEqual(yield* Effect.promise(() => first.exited), "SIGKILL")
+        const atKill = yield* db.count
+        assert.isBelow(atKill, valid.length, "killed mid-stream")
+        console.log(`[ecommerce] killed with ${atKill} of ${valid.length} rows stored`)
+
+        const second = startService(["run", "ecommerce"], env)
+        yield* waitFor(
+          "PostgreSQL after restart",
+          Effect.map(db.storedOffsets(ecommerceGroups(settings.groupId).postgres), (n) => n === input.length),
+          "120 seconds"
+        )
+        yield* waitFor(
+          "index after restart",
+          Effect.promise(() => countDocuments(searchUrl(), settings.search.index).then((n) => n === valid.length)),
+          "120 seconds"
+        )
+        second.child.kill("SIGTERM")
+        yield* Effect.promise(() => second.exited)
+
+        yield* assertDatabaseMatches(db, valid)
+        yield* assertIndexMatches(settings.search.index, valid)
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    300_000
+  )
+
+  it.live(
+    "with the search engine stopped, PostgreSQL keeps up; the index catches up when it returns, nothing missing",
+    () =>
+      Effect.gen(function*() {
+        const scenarioDown = scenario("eco-down")
+        const databaseUrl = scenarioDown.databaseUrl
+        // Requests to the frozen engine time out (and are retried) every 5 s.
+        const settings = {
+          ...scenarioDown.settings,
+          search: { ...scenarioDown.settings.search, requestTimeoutMs: 5_000 }
+        }
+        const input = simulate(5, 8_000, 0)
+        const valid = validRows(input)
+        const db = yield* database(databaseUrl)
+        const pid = openSearchPid()
+        // The topic exists before the consumers subscribe; its records come while the engine is stopped.
+        yield* (yield* KafkaAdmin).createTopics([{ topic: settings.topic, partitions: 3 }])
+
+        const pipeline = yield* runEcommerceSinks(settings).pipe(
+          Effect.provide(inProcessLayer(settings)),
+          Effect.forkChild
+        )
+        // Both sinks running with the engine there: the first records reach the index.
+        yield* produce(settings.topic, input.slice(0, 1_000))
+        yield* waitFor(
+          "first documents",
+          Effect.promise(() => countDocuments(searchUrl(), settings.search.index).then((n) => n === 1_000)),
+          "60 seconds"
+        )
+        // Then freeze its JVM mid-stream (no answers, connections hang) while the rest arrives.
+        process.kill(pid, "SIGSTOP")
+        const stoppedAt = Date.now()
+        yield* Effect.gen(function*() {
+          yield* produce(settings.topic, input.slice(1_000))
+          yield* waitFor(
+            "PostgreSQL while search is stopped",
+            Effect.map(db.storedOffsets(ecommerceGroups(settings.groupId).postgres), (n) => n === input.length),
+            "90 seconds"
+          )
+          console.log(`[ecommerce] PostgreSQL complete ${Date.now() - stoppedAt} ms after the search engine stopped`)
+          // Down "for a while": several request timeouts and retries; the search group is stuck where it was.
+          yield* Effect.sleep("12 seconds")
+          const searchCommitted = yield* (yield* KafkaAdmin).committedOffsets(
+            ecommerceGroups(settings.groupId).search,
+            settings.topic
+          )
+          assert.isAtMost(
+            searchCommitted.reduce((n, c) => n + Number(c.offset ?? 0), 0),
+            1_000,
+            "search made no progress"
+          )
+          assert.strictEqual(yield* db.count, valid.length, "PostgreSQL is complete meanwhile")
+        }).pipe(Effect.ensuring(Effect.sync(() => process.kill(pid, "SIGCONT"))))
+        const resumedAt = Date.now()
+
+        yield* waitFor(
+          "index catches up",
+          Effect.promise(() => countDocuments(searchUrl(), settings.search.index).then((n) => n === valid.length)),
+          "120 seconds"
+        )
+        console.log(`[ecommerce] index caught up ${Date.now() - resumedAt} ms after the search engine resumed`)
+        yield* Fiber.interrupt(pipeline)
+
+        yield* assertDatabaseMatches(db, valid)
+        yield* assertIndexMatches(settings.search.index, valid)
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    300_000
+  )
+})
