@@ -11,6 +11,10 @@
  *   purging must never be undone, so each partition also has an effective watermark
  *   `E_p = max over time of W since p was assigned` (starting at the restored watermark). Window
  *   decisions for p's state use `E_p`, which is monotonic.
+ * - Replay after a restart (`assign` with `replaying: true`): until `endReplay(p)`, `E_p` is held at
+ *   the restored watermark (`cap`), however far `W` gets (other partitions, idleness), and `W_p` is
+ *   the restored watermark raised by the replayed records only; the restored partition watermark
+ *   (`restoredPartitionWatermark`) is applied by `endReplay`. See WindowEngine's header comment.
  *
  * Processing time is always passed in (`nowMs`); nothing here reads a clock, so it is deterministic.
  * A freshly assigned partition starts its idle timer at the first processing time observed after
@@ -30,6 +34,10 @@ export interface PartitionClock {
   watermark: number
   /** E_p: monotonic watermark that p's windows have been judged against. */
   effective: number
+  /** Upper bound of E_p: the restored watermark while p replays, Infinity otherwise. */
+  cap: number
+  /** Restored W_p waiting for the end of the replay (-Infinity when none). */
+  deferredWatermark: number
   /** Processing time of the last non-empty batch, or undefined until the first time observation. */
   lastActivity: number | undefined
 }
@@ -40,11 +48,16 @@ export interface Watermarks {
     options?: {
       /** Initial E_p (and lower bound of W_p). */
       readonly restoredWatermark?: number
-      /** Initial W_p, if known (>= restoredWatermark). */
+      /** W_p before the restart, if known (>= restoredWatermark). */
       readonly restoredPartitionWatermark?: number
+      /** p replays records judged before the restart: hold E_p at `restoredWatermark` and apply
+       * `restoredPartitionWatermark` only at `endReplay` (default false: applied at once). */
+      readonly replaying?: boolean
       readonly nowMs?: number
     }
   ) => PartitionClock
+  /** p's replay is complete: lift the cap on E_p and apply the restored W_p. */
+  readonly endReplay: (clock: PartitionClock) => void
   readonly revoke: (partition: number) => void
   readonly get: (partition: number) => PartitionClock | undefined
   readonly partitions: () => ReadonlyArray<PartitionClock>
@@ -88,7 +101,10 @@ export const makeWatermarks = (options: WatermarksOptions): Watermarks => {
       }
     }
     if (list.length > 0) pipeline = anyActive ? minActive : maxAll
-    for (const c of list) if (pipeline > c.effective) c.effective = pipeline
+    for (const c of list) {
+      const e = pipeline < c.cap ? pipeline : c.cap
+      if (e > c.effective) c.effective = e
+    }
     return pipeline
   }
 
@@ -97,16 +113,25 @@ export const makeWatermarks = (options: WatermarksOptions): Watermarks => {
       const existing = clocks.get(partition)
       if (existing !== undefined) return existing
       const restored = opts?.restoredWatermark ?? -Infinity
+      const partitionWatermark = Math.max(restored, opts?.restoredPartitionWatermark ?? -Infinity)
+      const replaying = opts?.replaying === true
       const c: PartitionClock = {
         partition,
         maxEventTime: -Infinity,
-        watermark: Math.max(restored, opts?.restoredPartitionWatermark ?? -Infinity),
+        watermark: replaying ? restored : partitionWatermark,
         effective: restored,
+        cap: replaying ? restored : Infinity,
+        deferredWatermark: replaying ? partitionWatermark : -Infinity,
         lastActivity: opts?.nowMs ?? (now === -Infinity ? undefined : now)
       }
       clocks.set(partition, c)
       list = [...clocks.values()]
       return c
+    },
+    endReplay: (c) => {
+      c.cap = Infinity
+      if (c.deferredWatermark > c.watermark) c.watermark = c.deferredWatermark
+      c.deferredWatermark = -Infinity
     },
     revoke: (partition) => {
       if (clocks.delete(partition)) list = [...clocks.values()]

@@ -11,7 +11,8 @@
  *
  * Watermarks (see Watermarks.ts): `W_p` = max event time on p − outOfOrdernessMs; pipeline `W` = min
  * over active partitions (idle > idleTimeoutMs of processing time ⇒ ignored); per partition the
- * effective watermark `E_p` = the highest `W` seen since assignment, which never goes back.
+ * effective watermark `E_p` = the highest `W` seen since assignment, which never goes back (while p
+ * replays after a restart, E_p is held at the restored watermark: see "While p replays").
  *
  * Per `process(p, batch, nowMs)` call:
  *   1. Every record is judged against `E_p` as it was BEFORE the batch (so a batch is one unit:
@@ -52,20 +53,79 @@
  * the committed offset. A replayed record (offset < replayEndOffset) is skipped for each window with
  * `end + lateness <= restoredWatermark` — it was already emitted, or reported late, before the
  * restart — and counted as `replayed`, neither re-emitted nor late. Kept windows are rebuilt
- * completely by the replay and fire normally with the same results (sinks upsert by key + window
- * start, so a re-emission is harmless). Records from `replayEndOffset` on follow the normal rules, so
- * a late record is reported exactly once across the restart. Restoring W_p as well makes the
- * watermark after the replay equal to the one before the crash, so later decisions are identical.
- * Without `replayEndOffset`, every record whose windows are all at or below the restored watermark
- * is treated as replayed (late records right after a restart would then go unreported).
+ * completely by the replay and fire with the same results (sinks upsert by key + window start, so a
+ * re-emission is harmless). Records from `replayEndOffset` on follow the normal rules, so a late
+ * record is reported exactly once across the restart.
+ *
+ * ### While p replays (from assignment until a record at offset >= replayEndOffset − 1 is processed)
+ * Invariant R: every replayed record of p is judged against exactly `restoredWatermark` (w_p), so it
+ * is added to exactly the kept windows, as before the restart. Before the crash it was judged
+ * against some E_p <= w_p, and the windows on which those two watermarks disagree (end + lateness in
+ * (its E_p, w_p]) are exactly the skipped, already emitted ones. Holding `W_p` back is NOT enough for
+ * R: the pipeline watermark W = min over ACTIVE partitions, and it rises while p replays when
+ *   - other partitions finish their (shorter) replays and read new records: with their restored W_q
+ *     and p's own restored W_p applied at once, W = min_q pw_q could exceed w_p immediately (the bug
+ *     the card-aggregates SIGKILL test hit: checkpoints are committed per partition at different
+ *     times, so w_p can be far below every pw_q);
+ *   - p's replayed records raise W_p above w_p while the others are ahead (W_p before the crash was
+ *     higher still, but E_p lagged behind it); or
+ *   - p is idle (its fetch is slow) and stops holding W back at all.
+ * Hence, while p replays:
+ *   1. E_p is held at w_p (`PartitionClock.cap`): `advance` raises E_p to min(W, w_p) only.
+ *   2. W_p = max(w_p, highest replayed event time − outOfOrdernessMs); the restored W_p is applied
+ *      when the replay ends. So W never runs ahead on the strength of p's records not replayed yet
+ *      (W_p <= pw_p throughout), and 1. covers the cases where W rises anyway.
+ *      Cost: until every partition has replayed, W may be lower than before the crash (windows of
+ *      the other partitions fire a bit later; their new records are judged more leniently).
+ *      No partition is stuck by this: a partition with nothing to replay (safe offset = endOffset)
+ *      has no kept window, so every record it processed had a window with end + lateness <= w_p,
+ *      i.e. pw_p < w_p: deferring pw_p changes nothing for it, and its first record ends the hold.
+ *   3. p fires nothing: with E_p = w_p the only windows it could fire are rebuilt ones with
+ *      end <= w_p < end + lateness, already emitted before the crash and complete only at the end of
+ *      the replay (firing them per replayed batch would write INCOMPLETE rows over good ones).
+ * When the replay ends (in `process`, after the batch was judged) the cap goes, W_p becomes
+ * max(W_p, restored W_p), and the same call's `advance` raises E_p to W and fires what is due.
+ * A batch that straddles `replayEndOffset` is judged entirely against w_p (more lenient for its new
+ * records, never stricter). `checkpoint(p)` during a replay keeps what the restart knew:
+ * `endOffset` >= replayEndOffset and `partitionWatermark` >= the restored one (a second crash
+ * mid-replay must not take the rest of the first replay for new records).
+ * Without `replayEndOffset` the end of the replay is unknown: nothing is held, the restored W_p is
+ * ignored (W_p restarts at w_p), and every record whose windows are all at or below the restored
+ * watermark is treated as replayed (late records right after a restart would then go unreported).
  * A pending "empty" firing holds the safe offset at a record of its predecessor window, and a
  * replayed record re-creates the marker for the window after each skipped window.
+ *
+ * Tested by the replay properties in test/window/WindowEngine.test.ts, including several partitions
+ * whose checkpoints were taken at different steps, restarted together and replayed interleaved.
  *
  * Limitations (tested and documented): idleness depends on processing time, which a restart does not
  * reproduce, so with idle partitions the watermark after a restart may differ; after a restart a key
  * whose predecessor window held only LATE records may get one extra "empty" firing (the replay
  * cannot tell late records from on-time ones); sessions are rebuilt exactly unless a session was
  * re-opened over an already purged one, or a late record overlaps a later session.
+ *
+ * ## State size of sliding windows, and pane-based sharing (not implemented)
+ * Each (partition, key, window) is one KeyWindow (+ its Map entry), about 172 bytes with a small
+ * accumulator, and a record of a sliding window is added to size/slide of them: a card with one
+ * transaction in the last 10 minutes costs 10 KeyWindows at 10 min / 1 min, and every record costs
+ * size/slide `add` calls. Pane-based sharing would cut both: split time into panes of
+ * g = gcd(size, slide) (= slide when slide divides size), keep ONE accumulator per (key, pane) that
+ * has records, and compute a window's result when it fires as `merge` over its size/g panes (every
+ * Aggregator has `merge`; Welford moments merge with Chan's formula). Then a record is one `add`, and a key
+ * costs one small pane per slide interval in which it had records and which a kept window still
+ * covers (pane end + size − g + lateness > E_p), instead of size/slide windows per record — 10× less
+ * for sparse keys such as cards, about equal for keys with records in every pane. What changes:
+ *   - firing: window w of key k fires when E_p >= w.end, for every key with a pane in w: iterate
+ *     keys by pane instead of by window slice; result = merge of fresh copies (merge may mutate its
+ *     first argument), O(size/g) per firing (a two-stack sliding aggregate would make it O(1)
+ *     amortized, not needed at 10 panes);
+ *   - lateness: a record in pane P missed the windows containing P with end + lateness <= E_p
+ *     (listed as today); if some window containing P is still kept it is added to P, and the kept
+ *     windows containing P that were already emitted fire "update";
+ *   - safe offset: min offset of the panes still covered by a kept window (same rule per pane);
+ *   - "empty" after activity: the window after the last window containing one of k's panes, i.e.
+ *     the window starting at lastPane.start + g when it holds no pane of k (no marker objects);
+ *   - replay: unchanged (skip per window below the restore floor, add to the pane otherwise).
  *
  * Offsets are JS numbers (safe integers; Kafka offsets stay far below 2^53): comparing numbers in
  * the hot loop is much cheaper than bigint. Offsets must increase within a partition; a record
@@ -129,8 +189,9 @@ export interface WindowEngineOptions<K, V, Acc, Out> {
 export interface AssignOptions {
   /** `checkpoint(p).watermark` stored with the committed offset. */
   readonly restoredWatermark?: number
-  /** `checkpoint(p).partitionWatermark`: restores W_p too, so the pipeline watermark after the replay
-   * is the same as before the restart (default: `restoredWatermark`). */
+  /** `checkpoint(p).partitionWatermark`: W_p is restored to it once the replay reaches
+   * `replayEndOffset`, so the pipeline watermark after the replay is the same as before the restart
+   * (default: `restoredWatermark`; ignored without `replayEndOffset`). */
   readonly restoredPartitionWatermark?: number
   /** `checkpoint(p).endOffset` stored with the committed offset. */
   readonly replayEndOffset?: number
@@ -145,7 +206,7 @@ export interface Checkpoint {
   readonly watermark: number
   /** W_p, for `restoredPartitionWatermark`. */
   readonly partitionWatermark: number
-  /** Last processed offset + 1, for `replayEndOffset`. */
+  /** Last processed offset + 1 (during a replay: at least the replay's end), for `replayEndOffset`. */
   readonly endOffset: number
 }
 
@@ -232,6 +293,8 @@ interface PartitionState<K, Acc> {
   judgedAgainst: number
   replayFloor: number
   replayEnd: number
+  /** Still replaying (next offset < replayEnd): E_p held at replayFloor, firing deferred. */
+  replaying: boolean
   // aligned
   readonly slices: Map<number, Slice<K, Acc>>
   readonly order: Array<Slice<K, Acc>>
@@ -604,6 +667,9 @@ export const makeWindowEngine = <K, V, Acc, Out>(
     watermarks.advance()
     const out: Array<Firing<K, Out>> = []
     for (const ps of stateList) {
+      // A replaying partition's E_p stays at the restore floor: the only windows it could fire are
+      // rebuilt ones that were emitted before the restart, complete only at the end of the replay.
+      if (ps.replaying) continue
       if (isSession) fireSessions(ps, out)
       else fireAligned(ps, out)
     }
@@ -629,21 +695,27 @@ export const makeWindowEngine = <K, V, Acc, Out>(
   return {
     assign: (partition, opts) => {
       if (states.has(partition)) return
+      const restored = opts?.restoredWatermark
+      const isRestore = restored !== undefined || opts?.restoredPartitionWatermark !== undefined
+      const replayEnd = isRestore ? (opts?.replayEndOffset ?? Infinity) : -Infinity
+      // Only a replay with a known end is held (and can apply the restored W_p when it ends).
+      const replaying = isRestore && replayEnd !== Infinity
       const clock = watermarks.assign(partition, {
-        ...(opts?.restoredWatermark !== undefined ? { restoredWatermark: opts.restoredWatermark } : {}),
-        ...(opts?.restoredPartitionWatermark !== undefined
+        ...(restored !== undefined ? { restoredWatermark: restored } : {}),
+        ...(opts?.restoredPartitionWatermark !== undefined && replayEnd !== Infinity
           ? { restoredPartitionWatermark: opts.restoredPartitionWatermark }
           : {}),
+        replaying,
         ...(opts?.nowMs !== undefined ? { nowMs: opts.nowMs } : {})
       })
-      const restored = opts?.restoredWatermark
       const ps: PartitionState<K, Acc> = {
         id: partition,
         clock,
         lastOffset: -1,
         judgedAgainst: clock.effective,
         replayFloor: restored ?? -Infinity,
-        replayEnd: restored === undefined ? -Infinity : (opts?.replayEndOffset ?? Infinity),
+        replayEnd,
+        replaying,
         slices: new Map(),
         order: [],
         pending: [],
@@ -677,6 +749,10 @@ export const makeWindowEngine = <K, V, Acc, Out>(
       if (batch.length > 0) {
         const maxT = isSession ? processSessions(ps, batch, late) : processAligned(ps, batch, late)
         watermarks.observeRecords(partition, maxT, nowMs)
+        if (ps.replaying && ps.lastOffset + 1 >= ps.replayEnd) {
+          ps.replaying = false
+          watermarks.endReplay(ps.clock)
+        }
       } else {
         watermarks.observeTime(nowMs)
       }
@@ -694,12 +770,17 @@ export const makeWindowEngine = <K, V, Acc, Out>(
       const ps = states.get(partition)
       const offset = safeOffset(partition)
       if (ps === undefined || offset === undefined) return undefined
-      return {
-        offset,
-        watermark: ps.clock.effective,
-        partitionWatermark: ps.clock.watermark,
-        endOffset: ps.lastOffset + 1
-      }
+      const clock = ps.clock
+      // During a replay, what the restart knew is still owed: the restored W_p and replay end (a
+      // second restart must not take the rest of the first replay for new records).
+      return ps.replaying
+        ? {
+          offset,
+          watermark: clock.effective,
+          partitionWatermark: Math.max(clock.watermark, clock.deferredWatermark),
+          endOffset: Math.max(ps.lastOffset + 1, ps.replayEnd)
+        }
+        : { offset, watermark: clock.effective, partitionWatermark: clock.watermark, endOffset: ps.lastOffset + 1 }
     },
     assignedPartitions: () => stateList.map((ps) => ps.id),
     stats: () => ({

@@ -13,8 +13,7 @@ import {
   decodeCardTransactions,
   makeCardAggregatesEngine,
   makeNewestWindowGuard,
-  runCardAggregatesPipeline,
-  withoutRestoredPartitionWatermark
+  runCardAggregatesPipeline
 } from "../../src/pipelines/card-aggregates/index.ts"
 import { DeadLetterHeaders } from "../../src/pipelines/shared/DeadLetters.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
@@ -350,20 +349,29 @@ describe("card-aggregates pieces", () => {
   it("restart: a partition's replayed windows are not judged late because another partition replays faster", () => {
     const settings = settingsFor({})
     const rec = (offset: number, eventTime: number) => ({ offset, eventTime, key: 1, value: 10 })
-    // As after a crash: p1 committed offset 0 with W_p = BASE + 20m10s (the metadata's `pw`), p0 nothing.
-    const restore = { restoredPartitionWatermark: BASE + 20 * MIN + 10_000, replayEndOffset: 50 }
-    const run = (engine: ReturnType<typeof makeCardAggregatesEngine>) => {
-      engine.assign(0)
-      engine.assign(1, restore)
-      engine.process(0, [rec(0, BASE + 30 * MIN)], 0) // p0's replay runs ahead
-      return engine.process(1, [rec(0, BASE + 12 * MIN), rec(1, BASE + 13 * MIN)], 0) // p1 replays its kept window
-    }
-    // The engine as is: W jumps to p1's restored W_p, and p1's replayed records are LATE.
-    assert.strictEqual(run(makeCardAggregatesEngine(settings)).late.length, 2)
-    // The pipeline's engine (without the restored W_p): nothing late; the windows are rebuilt.
-    const fixed = withoutRestoredPartitionWatermark(makeCardAggregatesEngine(settings))
-    assert.strictEqual(run(fixed).late.length, 0)
-    assert.strictEqual(fixed.stats().recordsInOpenWindows, 30) // 10 windows per record
+    const engine = makeCardAggregatesEngine(settings)
+    // As after a crash: p1 committed offset 0 with E_p = BASE + 5m, W_p = BASE + 20m10s and replay end
+    // 50 (the metadata's `w`, `pw`, `e`); p0 nothing.
+    engine.assign(0)
+    engine.assign(1, {
+      restoredWatermark: BASE + 5 * MIN,
+      restoredPartitionWatermark: BASE + 20 * MIN + 10_000,
+      replayEndOffset: 50
+    })
+    engine.process(0, [rec(0, BASE + 30 * MIN)], 0) // p0's replay runs ahead
+    // p1's restored W_p waits for the end of its replay: W does not jump to it.
+    assert.strictEqual(engine.watermark(), BASE + 5 * MIN)
+    const replayed = engine.process(1, [rec(0, BASE + 12 * MIN), rec(1, BASE + 13 * MIN)], 0) // p1's kept windows
+    assert.deepStrictEqual(replayed.late, [])
+    assert.deepStrictEqual(replayed.fired, []) // p1 fires nothing before its replay is complete
+    assert.strictEqual(engine.stats().recordsInOpenWindows, 30) // 10 windows per record
+    assert.strictEqual(engine.effectiveWatermark(1), BASE + 5 * MIN)
+    // The replay reaches offset 50: W_p is the restored one, and p1's windows up to it fire complete.
+    const done = engine.process(1, [rec(49, BASE + 14 * MIN)], 0)
+    assert.deepStrictEqual(done.late, [])
+    assert.strictEqual(engine.watermark(), BASE + 20 * MIN + 10_000)
+    const first = done.fired.find((f) => f.partition === 1 && f.window.start === BASE + 5 * MIN)
+    assert.strictEqual(first?.result.count, 3)
   })
 
   it("newest-window guard (ALLOWED_LATENESS > 0): an update of an older window never follows a newer one", () => {

@@ -136,26 +136,6 @@ export const makeNewestWindowGuard = (
   }
 }
 
-/**
- * Workaround (engine issue, reported): restoring a partition's own watermark `W_p` from the commit
- * metadata (`pw`) lets the pipeline watermark jump to `min_q pw_q` as soon as the OTHER partitions'
- * replays catch up, while this partition is still replaying the records of its kept windows (end >
- * restored `w`). Those records are then judged LATE and the windows fire incomplete or not at all:
- * the SIGKILL test lost windows this way. Without `pw`, `W_p` restarts at the restored `w` and rises
- * with the replayed records, so a kept window cannot close before its records are replayed. Cost:
- * right after a restart the watermark may be slightly lower than before the crash (more lenient).
- */
-export const withoutRestoredPartitionWatermark = <K, V, Out>(
-  engine: WindowEngine<K, V, Out>
-): WindowEngine<K, V, Out> => ({
-  ...engine,
-  assign: (partition, options) => {
-    if (options === undefined) return engine.assign(partition)
-    const { restoredPartitionWatermark: _, ...rest } = options
-    return engine.assign(partition, rest)
-  }
-})
-
 export interface CardAggregatesRunOptions {
   /** Engine to use (tests pass one to inspect its stats); default a new one from the settings. */
   readonly engine?: CardEngine | undefined
@@ -170,7 +150,7 @@ export const runCardAggregatesPipeline = Effect.fn("CardAggregatesPipeline.run")
   options: CardAggregatesRunOptions = {}
 ) {
   const featureGroup = yield* cardAggregatesFeatureGroup(settings)
-  const engine = withoutRestoredPartitionWatermark(options.engine ?? makeCardAggregatesEngine(settings))
+  const engine = options.engine ?? makeCardAggregatesEngine(settings)
   const lateness = settings.allowedLatenessSeconds * 1_000
   const guard = lateness > 0 && !settings.windowStartFeature
     ? makeNewestWindowGuard(lateness, engine.effectiveWatermark)
