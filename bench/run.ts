@@ -189,7 +189,7 @@ const stopChild = async (s: Started): Promise<ChildRun> => {
 
 /** Broker CPU seconds between two instants, from the samples taken while the child ran. */
 const brokerCpuBetween = (samples: ReadonlyArray<Sample>, from: number, to: number): number | undefined => {
-  const before = [...samples].reverse().find((s) => s.at <= from && s.broker !== undefined)
+  const before = samples.toReversed().find((s) => s.at <= from && s.broker !== undefined)
   const after = samples.find((s) => s.at >= to && s.broker !== undefined)
   return before === undefined || after === undefined ? undefined : after.broker! - before.broker!
 }
@@ -481,7 +481,9 @@ const main = async () => {
     await admin.connect()
     await admin.describeCluster()
   } catch (error) {
-    throw new Error(`no Kafka at ${params.bootstrap} (start it with: bash scripts/kafka.sh start): ${String(error)}`)
+    throw new Error(`no Kafka at ${params.bootstrap} (start it with: bash scripts/kafka.sh start): ${String(error)}`, {
+      cause: error
+    })
   }
   if (!params.skipFlink) buildFlink()
   const producer = kafka.producer({ allowAutoTopicCreation: false })

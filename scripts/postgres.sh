@@ -12,6 +12,8 @@
 set -euo pipefail
 
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+# shellcheck source=lib/service.sh
+source "$ROOT/scripts/lib/service.sh"
 P="$ROOT/.it/postgres"
 DATA="$P/data"
 LOG="$P/postgres.log"
@@ -20,8 +22,10 @@ PORT="${TRIBUTARY_POSTGRES_PORT:-55432}"
 DB="${TRIBUTARY_POSTGRES_DB:-tributary}"
 URL="postgres://postgres@$HOST:$PORT/$DB"
 
-log() { echo "postgres.sh: $*" >&2; }
-die() { log "$*"; exit 1; }
+SVC_NAME=postgres.sh
+SVC_HOME="$P"
+SVC_LOCK_TIMEOUT=60
+SVC_LOG="$LOG"
 
 PGBIN="${TRIBUTARY_PGBIN:-}"
 if [[ -z "$PGBIN" ]]; then
@@ -33,12 +37,6 @@ fi
 # The server refuses to run as root: as root run its tools as the `postgres` user, else as ourselves.
 as_owner() {
   if [[ "$(id -u)" == 0 ]]; then runuser -u postgres -- "$@"; else "$@"; fi
-}
-
-lock() {
-  mkdir -p "$P"
-  exec 9>"$P/lock"
-  flock -w 60 9 || die "timed out waiting for $P/lock"
 }
 
 pg_ctl_() { as_owner "$PGBIN/pg_ctl" -D "$DATA" "$@"; }
@@ -65,13 +63,11 @@ cmd_start() {
         { cat "$P/initdb.log" >&2; die "initdb failed"; }
     fi
     [[ "$(id -u)" == 0 ]] && chown postgres:postgres "$P" && touch "$LOG" && chown postgres:postgres "$LOG"
-    if timeout 2 bash -c "exec 3<>/dev/tcp/$HOST/$PORT" 2>/dev/null; then
-      die "port $PORT is already used by another process (not started by this script); set TRIBUTARY_POSTGRES_PORT"
-    fi
+    svc_ports_free TRIBUTARY_POSTGRES_PORT "$PORT"
     # -k: the socket lives in our dir (/var/run/postgresql may not exist). fsync etc. off: test data only.
     # 9>&-: the server must not inherit the lock fd, or it would hold the lock for its whole life.
     pg_ctl_ -l "$LOG" -w -t 30 -o "-c listen_addresses=$HOST -p $PORT -k $P -c fsync=off -c synchronous_commit=off \
--c full_page_writes=off -c max_connections=200" start >/dev/null 9>&- || { tail -n 30 "$LOG" >&2; die "start failed"; }
+-c full_page_writes=off -c max_connections=200" start >/dev/null 9>&- || { svc_tail_log 30; die "start failed"; }
   fi
   for _ in $(seq 60); do ready "$PORT" && break; sleep 0.5; done
   ready "$PORT" || die "server does not answer on $HOST:$PORT (log: $LOG)"
@@ -86,11 +82,6 @@ cmd_start() {
 cmd_stop_locked() {
   if is_running; then pg_ctl_ -m fast -w -t 30 stop >/dev/null; fi
   echo "stopped"
-}
-
-cmd_stop() {
-  lock
-  cmd_stop_locked
 }
 
 cmd_status() {
@@ -108,20 +99,6 @@ cmd_status() {
   return 3
 }
 
-cmd_reset() {
-  lock
-  cmd_stop_locked >/dev/null
-  rm -rf "$DATA"
-  echo "reset (data deleted)"
-}
+cmd_reset() { svc_reset "$DATA"; }
 
-case "${1:-}" in
-  start) cmd_start ;;
-  stop) cmd_stop ;;
-  status) cmd_status ;;
-  reset) cmd_reset ;;
-  *)
-    echo "usage: $0 {start|stop|status|reset}" >&2
-    exit 2
-    ;;
-esac
+svc_main "start stop status reset" "${1:-}"

@@ -8,16 +8,7 @@
  *   node bench/systems/ceiling.ts '<json config>'
  */
 import { CompressionTypes, type Consumer, type Message, type Producer } from "kafkajs"
-import {
-  chunkMessages,
-  emitResult,
-  makeKafka,
-  procMemory,
-  READY_LINE,
-  selfCpuSeconds,
-  sleep,
-  sum
-} from "../lib/common.ts"
+import { chunkMessages, emitResult, makeKafka, procMemory, READY_LINE, selfCpuSeconds, sum } from "../lib/common.ts"
 
 interface CeilingRun {
   readonly tag: string
@@ -85,21 +76,19 @@ const measured = async (run: CeilingRun) => {
   let produced = 0
   let tEnd = 0
   let cpuEnd = 0
+  let finished = () => {}
   const done = new Promise<void>((resolve) => {
-    void startCopy(run.topic, run.outTopic, `bench-ceiling-${run.tag}-${Date.now()}`, (n) => {
-      produced += n
-      if (produced >= expected && tEnd === 0) {
-        tEnd = Date.now()
-        cpuEnd = selfCpuSeconds()
-        resolve()
-      }
-    }).then((copy) => {
-      handle = copy
-    })
+    finished = resolve
   })
-  let handle: Awaited<ReturnType<typeof startCopy>> | undefined
+  const handle = await startCopy(run.topic, run.outTopic, `bench-ceiling-${run.tag}-${Date.now()}`, (n) => {
+    produced += n
+    if (produced >= expected && tEnd === 0) {
+      tEnd = Date.now()
+      cpuEnd = selfCpuSeconds()
+      finished()
+    }
+  })
   await done
-  while (handle === undefined) await sleep(10)
   const first = handle.first()!
   const wallMs = tEnd - first.at
   const cpuSec = cpuEnd - first.cpu

@@ -10,7 +10,9 @@ export const Transaction = Schema.Struct({
   transaction_id: Schema.NonEmptyString,
   /** Epoch milliseconds, 1970 to 9999 (anything else is a broken producer, and would not fit Avro timestamps). */
   event_time: Schema.Int.check(
-    Schema.isBetween({ minimum: 0, maximum: 253_402_300_799_999 }, { message: "Expected epoch milliseconds between 1970 and 9999" })
+    Schema.isBetween({ minimum: 0, maximum: 253_402_300_799_999 }, {
+      message: "Expected epoch milliseconds between 1970 and 9999"
+    })
   ),
   user_id: Schema.NonEmptyString,
   amount: Schema.Finite.check(Schema.isGreaterThan(0, { message: "Expected a positive amount" })),

@@ -244,16 +244,27 @@ export class PipelineStats {
   tally(label: string, key: string, n = 1) {
     return Effect.sync(() => {
       const t = this.tallyOf(label)
-      if (t.has(key) || t.size < MaxTallyKeys) t.set(key, (t.get(key) ?? 0) + n)
+      setCapped(t, key, (t.get(key) ?? 0) + n)
+    })
+  }
+
+  /**
+   * `tally` for a whole batch in one effect: adds `amount(item)` (default 1) to `key(item)` of the chart
+   * `label` for every item (e.g. tallyAll("events per type", rows, (r) => r.event_type)).
+   */
+  tallyAll<A>(label: string, items: Iterable<A>, key: (item: A) => string, amount?: (item: A) => number) {
+    return Effect.sync(() => {
+      const t = this.tallyOf(label)
+      for (const item of items) {
+        const k = key(item)
+        setCapped(t, k, (t.get(k) ?? 0) + (amount === undefined ? 1 : amount(item)))
+      }
     })
   }
 
   /** Sets `key` of the chart `label` to `value` (a latest figure rather than a count). */
   setTally(label: string, key: string, value: number) {
-    return Effect.sync(() => {
-      const t = this.tallyOf(label)
-      if (t.has(key) || t.size < MaxTallyKeys) t.set(key, value)
-    })
+    return Effect.sync(() => setCapped(this.tallyOf(label), key, value))
   }
 
   partition(tp: { topic: string; partition: number }): PartitionFigures {
@@ -287,6 +298,11 @@ export class PipelineStats {
   private partitionAttributes(tp: { topic: string; partition: number }): Record<string, string> {
     return { ...this.attributes, topic: tp.topic, partition: String(tp.partition) }
   }
+}
+
+/** Sets a chart's key, unless it is a new key and the chart already has MaxTallyKeys of them. */
+const setCapped = (tally: Map<string, number>, key: string, value: number): void => {
+  if (tally.has(key) || tally.size < MaxTallyKeys) tally.set(key, value)
 }
 
 const record = (figures: LatencyFigures, ms: number): LatencyFigures => {

@@ -1,5 +1,6 @@
 import { en, Faker } from "@faker-js/faker"
 import type { EcommerceTransaction } from "../domain/EcommerceTransaction.ts"
+import type { SimulatedRecord } from "./TransactionsSimulator.ts"
 
 const brands = ["apple", "samsung", "oneplus", "mi", "boat", "sony", "lenovo", "philips"]
 const currencies = ["USD", "EUR", "GBP"]
@@ -25,12 +26,8 @@ const malformedKinds: ReadonlyArray<(t: EcommerceTransaction) => string> = [
   }
 ]
 
-export interface SimulatedEcommerceRecord {
-  readonly key: string
-  readonly value: string
-  /** True when the simulator meant this record to be malformed. */
-  readonly malformed: boolean
-}
+/** A generated record (key: the transaction id). */
+export type SimulatedEcommerceRecord = SimulatedRecord
 
 /**
  * The seed's generator (Python Faker) in TypeScript: products, prices, quantities, customers and

@@ -1,28 +1,28 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { describeIssue } from "../../src/domain/MalformedRecord.ts"
-import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { jsonBatchDecoder } from "../../src/pipelines/shared/JsonDecoder.ts"
+import { recordsOn } from "../support/KafkaRecords.ts"
 
-const record = (value: string | null, offset = 0): KafkaRecord => ({
-  topic: "in",
-  partition: 1,
-  offset: String(offset),
-  timestamp: 0,
-  key: null,
-  value: value === null ? null : Buffer.from(value),
-  headers: {}
-})
+const record = recordsOn("in", 1)
 
 describe("malformed input", () => {
   it("names the field, also in nested paths", () => {
-    assert.strictEqual(describeIssue({ message: "Expected string\n  at [\"data\"][\"0001\"]" }), "data.0001: Expected string")
-    assert.strictEqual(describeIssue({ message: "Expected an integer\n  at [\"event_time\"]" }), "event_time: Expected an integer")
+    assert.strictEqual(
+      describeIssue({ message: "Expected string\n  at [\"data\"][\"0001\"]" }),
+      "data.0001: Expected string"
+    )
+    assert.strictEqual(
+      describeIssue({ message: "Expected an integer\n  at [\"event_time\"]" }),
+      "event_time: Expected an integer"
+    )
     assert.strictEqual(describeIssue({ message: "Expected object" }), "Expected object")
   })
 
   it("splits a batch into valid values and malformed records with reasons, each record exactly once", () => {
-    const decode = jsonBatchDecoder(Schema.Struct({ id: Schema.String, data: Schema.Record(Schema.String, Schema.String) }))
+    const decode = jsonBatchDecoder(
+      Schema.Struct({ id: Schema.String, data: Schema.Record(Schema.String, Schema.String) })
+    )
     const { malformed, valid } = decode([
       record("{\"id\":\"a\",\"data\":{\"x\":\"1\"}}", 0),
       record("{\"id\":\"b\",\"data\":{\"x\":1}}", 1),

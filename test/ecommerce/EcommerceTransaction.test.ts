@@ -9,19 +9,11 @@ import {
   parseIsoTimestamp,
   toCents
 } from "../../src/domain/EcommerceTransaction.ts"
-import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { decodeEcommerce } from "../../src/pipelines/ecommerce/EcommercePipeline.ts"
 import { EcommerceSimulator } from "../../src/simulator/EcommerceSimulator.ts"
+import { recordsOn } from "../support/KafkaRecords.ts"
 
-const record = (value: string | null, offset = 0): KafkaRecord => ({
-  topic: "financial_transactions",
-  partition: 0,
-  offset: String(offset),
-  timestamp: 0,
-  key: null,
-  value: value === null ? null : Buffer.from(value),
-  headers: {}
-})
+const record = recordsOn("financial_transactions")
 
 const good = {
   transactionId: "5FB9220D-9B0F-4D32-A248-6492457C3890",

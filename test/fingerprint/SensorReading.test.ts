@@ -2,19 +2,11 @@ import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect } from "effect"
 import { fingerprintSettings, parseIdList, parseTypeMap } from "../../src/config/FingerprintConfig.ts"
 import { type SensorMessage, unnestReadings } from "../../src/domain/SensorReading.ts"
-import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { decodeSensorEvents } from "../../src/pipelines/fingerprint/FingerprintPipeline.ts"
 import { SensorSimulator } from "../../src/simulator/SensorSimulator.ts"
+import { recordsOn } from "../support/KafkaRecords.ts"
 
-const record = (value: string | null, offset = 0): KafkaRecord => ({
-  topic: "sensor-data",
-  partition: 0,
-  offset: String(offset),
-  timestamp: 0,
-  key: null,
-  value: value === null ? null : Buffer.from(value),
-  headers: {}
-})
+const record = recordsOn("sensor-data")
 
 const settingsFrom = (env: Record<string, string>) => fingerprintSettings.parse(ConfigProvider.fromEnv({ env }))
 

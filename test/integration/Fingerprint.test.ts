@@ -13,20 +13,15 @@ import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { runFingerprintPipeline, saveFingerprints } from "../../src/pipelines/fingerprint/index.ts"
-import { mainScript } from "../support/ServiceProcess.ts"
 import { SensorSimulator } from "../../src/simulator/SensorSimulator.ts"
+import type { SimulatedRecord as Published } from "../../src/simulator/TransactionsSimulator.ts"
+import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
 
 const B = 1_706_123_400_000 // a minute boundary
 const WINDOW = 60_000
 const EQUIPMENT = ["110", "111", "112", "113", "114"]
 const SENSORS = ["0001", "0002", "0003", "0004", "0005"]
-
-interface Published {
-  readonly key: string
-  readonly value: string
-  readonly malformed: boolean
-}
 
 /**
  * `seconds` rounds (one message per equipment per simulated second, ~15% "null" readings, event times

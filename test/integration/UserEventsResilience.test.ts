@@ -1,5 +1,4 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { mainScript } from "../support/ServiceProcess.ts"
 import { Effect, Fiber, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, existsSync, mkdirSync } from "node:fs"
@@ -15,6 +14,7 @@ import { CassandraClient } from "../../src/sinks/cassandra/CassandraClient.ts"
 import { configuredTable, UserEventsSink } from "../../src/sinks/cassandra/UserEventsSink.ts"
 import { readAllUserEvents } from "../../src/sinks/cassandra/UserEventsTable.ts"
 import { cassandraPid, ensureCassandra, testUserEventsSettings } from "../support/LocalCassandra.ts"
+import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer } from "../support/TestKafka.ts"
 
 const root = join(dirname(fileURLToPath(import.meta.url)), "../..")

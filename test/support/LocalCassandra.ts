@@ -1,25 +1,11 @@
 import { Option } from "effect"
-import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { readFileSync } from "node:fs"
-import { createConnection } from "node:net"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
 import type { CassandraSettings, UserEventsSettings } from "../../src/config/UserEventsConfig.ts"
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
+import { ensureStarted, probeAddress, scriptPid } from "./LocalService.ts"
 
 /** The CQL address of the local node (scripts/cassandra.sh), or TRIBUTARY_TEST_CASSANDRA. */
 export const cassandraContactPoint = (): string =>
   process.env["TRIBUTARY_TEST_CASSANDRA"] ?? `127.0.0.1:${process.env["TRIBUTARY_CASSANDRA_PORT"] ?? "19042"}`
-
-const probe = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = createConnection({ host, port, timeout: 1_000 })
-    socket.once("connect", () => (socket.destroy(), resolve(true)))
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => (socket.destroy(), resolve(false)))
-  })
 
 /**
  * For integration tests' `beforeAll`: finds the local Cassandra node, starting it with the project's
@@ -27,29 +13,17 @@ const probe = (host: string, port: number) =>
  */
 export const ensureCassandra = async (): Promise<string> => {
   const contactPoint = cassandraContactPoint()
-  const [host = "127.0.0.1", port = "19042"] = contactPoint.split(":")
-  if (!(await probe(host, Number(port)))) {
-    console.log(`[tests] no Cassandra at ${contactPoint}; starting one with scripts/cassandra.sh (about 20 s)`)
-    try {
-      execFileSync("bash", [join(root, "scripts/cassandra.sh"), "start"], { stdio: "inherit" })
-    } catch (error) {
-      throw new Error(
-        `[tests] the Cassandra node needed by the integration tests could not be started: ${String(error)}`,
-        { cause: error }
-      )
-    }
-  }
+  await ensureStarted({
+    script: "cassandra",
+    reachable: await probeAddress(contactPoint, "19042"),
+    notFound: `no Cassandra at ${contactPoint}; starting one with scripts/cassandra.sh (about 20 s)`,
+    what: "the Cassandra node"
+  })
   return contactPoint
 }
 
 /** The pid of the node scripts/cassandra.sh started (for pausing it); throws when there is none. */
-export const cassandraPid = (): number => {
-  const pid = Number(readFileSync(join(root, ".it/cassandra/pid"), "utf8").trim())
-  if (!Number.isInteger(pid) || pid <= 0) {
-    throw new Error("no pid in .it/cassandra/pid: is the node started by scripts/cassandra.sh?")
-  }
-  return pid
-}
+export const cassandraPid = (): number => scriptPid("cassandra")
 
 /** A keyspace name no other test (or earlier run) uses: CQL identifiers allow no dashes. */
 export const uniqueKeyspace = (prefix: string): string => `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 10)}`

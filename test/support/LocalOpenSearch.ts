@@ -1,10 +1,5 @@
-import { execFileSync } from "node:child_process"
 import { randomUUID } from "node:crypto"
-import { readFileSync } from "node:fs"
-import { dirname, join } from "node:path"
-import { fileURLToPath } from "node:url"
-
-const root = join(dirname(fileURLToPath(import.meta.url)), "../..")
+import { ensureStarted, scriptPid } from "./LocalService.ts"
 
 /** Base URL of the local node (scripts/opensearch.sh), or TRIBUTARY_TEST_SEARCH_URL (any ES 8/9 or OpenSearch 2). */
 export const searchUrl = (): string =>
@@ -28,27 +23,17 @@ const healthy = async (url: string): Promise<boolean> => {
  */
 export const ensureOpenSearch = async (): Promise<string> => {
   const url = searchUrl()
-  if (!(await healthy(url))) {
-    console.log(`[tests] no search engine at ${url}; starting OpenSearch with scripts/opensearch.sh`)
-    try {
-      execFileSync("bash", [join(root, "scripts/opensearch.sh"), "start"], { stdio: "inherit" })
-    } catch (error) {
-      throw new Error(
-        `[tests] the OpenSearch node needed by the integration tests could not be started: ${String(error)}`
-      )
-    }
-  }
+  await ensureStarted({
+    script: "opensearch",
+    reachable: await healthy(url),
+    notFound: `no search engine at ${url}; starting OpenSearch with scripts/opensearch.sh`,
+    what: "the OpenSearch node"
+  })
   return url
 }
 
 /** The JVM pid of the node scripts/opensearch.sh started (for pausing it); throws when there is none. */
-export const openSearchPid = (): number => {
-  const pid = Number(readFileSync(join(root, ".it/opensearch/pid"), "utf8").trim())
-  if (!Number.isInteger(pid) || pid <= 0) {
-    throw new Error("no pid in .it/opensearch/pid: is the node started by scripts/opensearch.sh?")
-  }
-  return pid
-}
+export const openSearchPid = (): number => scriptPid("opensearch")
 
 /** An index name no other test (or earlier run) uses (lower case, as index names must be). */
 export const uniqueIndex = (prefix: string): string => `${prefix}-${randomUUID().slice(0, 8)}`

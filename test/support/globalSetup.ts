@@ -1,6 +1,5 @@
-import { execFileSync } from "node:child_process"
-import { createConnection } from "node:net"
 import type { TestProject } from "vitest/node"
+import { ensureStarted, probeAddress } from "./LocalService.ts"
 
 declare module "vitest" {
   export interface ProvidedContext {
@@ -8,29 +7,18 @@ declare module "vitest" {
   }
 }
 
-const probe = (host: string, port: number) =>
-  new Promise<boolean>((resolve) => {
-    const socket = createConnection({ host, port, timeout: 1_000 })
-    socket.once("connect", () => (socket.destroy(), resolve(true)))
-    socket.once("error", () => resolve(false))
-    socket.once("timeout", () => (socket.destroy(), resolve(false)))
-  })
-
 /**
  * Finds the local Kafka broker the integration tests use, starting it with the project's own script
  * when it is not up. A broker that cannot be started fails the whole run: integration tests are never skipped.
  */
 export default async function setup(project: TestProject) {
   const bootstrap = process.env["TRIBUTARY_TEST_KAFKA"] ?? `127.0.0.1:${process.env["TRIBUTARY_KAFKA_PORT"] ?? "19092"}`
-  const [host = "127.0.0.1", port = "19092"] = bootstrap.split(":")
-  if (!(await probe(host, Number(port)))) {
-    console.log(`[tests] no Kafka broker at ${bootstrap}; starting one with scripts/kafka.sh`)
-    try {
-      execFileSync("bash", ["scripts/kafka.sh", "start"], { stdio: "inherit" })
-    } catch (error) {
-      throw new Error("[tests] the Kafka broker needed by the integration tests could not be started", { cause: error })
-    }
-  }
+  await ensureStarted({
+    script: "kafka",
+    reachable: await probeAddress(bootstrap, "19092"),
+    notFound: `no Kafka broker at ${bootstrap}; starting one with scripts/kafka.sh`,
+    what: "the Kafka broker"
+  })
   console.log(`[tests] integration tests use the Kafka broker at ${bootstrap}`)
   project.provide("kafkaBootstrap", bootstrap)
 }

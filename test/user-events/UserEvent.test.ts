@@ -1,23 +1,15 @@
 import { assert, describe, it } from "@effect/vitest"
 import { readFileSync } from "node:fs"
 import { toUserEventRow, type UserEvent, type UserEventRow, utcDate, utcHour } from "../../src/domain/UserEvent.ts"
-import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { decodeUserEvents } from "../../src/pipelines/user-events/UserEventsPipeline.ts"
 import { partitionBatches } from "../../src/sinks/cassandra/UserEventsSink.ts"
 import { userEventsTable } from "../../src/sinks/cassandra/UserEventsTable.ts"
+import { recordsOn } from "../support/KafkaRecords.ts"
 
 const USER = "6f1c2a44-3b7e-4c1d-9a55-0c2f4e8b9d11"
 const EVENT = "0b9d7c3e-1f2a-4e5b-8c6d-7e8f9a0b1c2d"
 
-const record = (value: unknown, offset = 0): KafkaRecord => ({
-  topic: "user-events",
-  partition: 0,
-  offset: String(offset),
-  timestamp: 0,
-  key: null,
-  value: Buffer.from(typeof value === "string" ? value : JSON.stringify(value)),
-  headers: {}
-})
+const record = recordsOn("user-events")
 
 const event = (overrides: Record<string, unknown> = {}) => ({
   event_id: EVENT,

@@ -5,7 +5,8 @@ import {
   type EcommerceRow,
   EcommerceTransaction,
   isFailedPayment,
-  toEcommerceRow
+  toEcommerceRow,
+  utcDate
 } from "../../domain/EcommerceTransaction.ts"
 import type { MalformedRecord } from "../../domain/MalformedRecord.ts"
 import type { KafkaError } from "../../kafka/KafkaError.ts"
@@ -49,6 +50,9 @@ const decodeValidOnly = (records: ReadonlyArray<KafkaRecord>): Decoded<Ecommerce
 })
 
 const display = (rows: ReadonlyArray<EcommerceRow>) => rows as unknown as ReadonlyArray<Record<string, unknown>>
+
+/** A row's total amount in currency units, for the dashboard's sales charts. */
+const salesAmount = (row: EcommerceRow) => row.totalAmountCents / 100
 
 /**
  * PostgreSQL, exactly-once: per partition batch, malformed records go to the dead-letter policy, then
@@ -100,6 +104,8 @@ export const runPostgresSink = (settings: EcommerceSettings) =>
           store.writeBatch({ groupId, topic: event.topic, partition: event.partition, nextOffset: next, rows })
         )
         yield* stats.written(display(rows))
+        yield* stats.tallyAll("sales per category", rows, (r) => r.productCategory, salesAmount)
+        yield* stats.tallyAll("sales per day", rows, (r) => utcDate(r.transactionTime), salesAmount)
         yield* committer.mark([{ topic: event.topic, partition: event.partition, offset: next }])
       }).pipe(
         Effect.uninterruptible,

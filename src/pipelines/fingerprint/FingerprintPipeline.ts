@@ -40,10 +40,10 @@ import { makeFingerprint, type SensorStats } from "../../domain/Fingerprint.ts"
 import { equipmentKey, SensorMessage, type SensorReading, unnestReadings } from "../../domain/SensorReading.ts"
 import { KafkaAdmin } from "../../kafka/KafkaAdmin.ts"
 import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
+import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { Aggregator, type Firing, makeWindowEngine, tumbling, type WindowEngine } from "../../window/index.ts"
-import type { Decoded } from "../shared/JsonDecoder.ts"
+import { type Decoded, jsonBatchDecoder } from "../shared/JsonDecoder.ts"
 import { runWindowedPipeline } from "../shared/WindowedPipeline.ts"
-import { jsonBatchDecoder } from "../shared/JsonDecoder.ts"
 
 /** A decoded, unnested sensor message: what enters the window engine. */
 export interface SensorEvent {
@@ -188,6 +188,7 @@ export const runFingerprintPipeline = Effect.fn("FingerprintPipeline.run")(funct
   yield* ensureFingerprintTopics(settings)
   const counter: NullCounter = { nulls: 0 }
   yield* Effect.forkScoped(reportNulls(counter))
+  const stats = yield* (yield* PipelineRegistry).register("fingerprint")
   // E and R only occur in the at-least-once output: name them, or they would be inferred as unknown.
   return yield* runWindowedPipeline<SensorEvent, string, ReadonlyArray<SensorReading>, WindowStatistics, never, never>({
     name: "fingerprint",
@@ -207,6 +208,8 @@ export const runFingerprintPipeline = Effect.fn("FingerprintPipeline.run")(funct
       _tag: "Transactional",
       transactionalId: settings.transactionalId,
       toRecords: (fired) => fingerprintRecords(settings, fired)
-    }
+    },
+    // The rows are the fingerprints' summaries (fingerprintRecords), committed by now.
+    afterWrite: (rows) => stats.tallyAll("fingerprints per equipment", rows, (r) => String(r["equip_id"]))
   })
 })

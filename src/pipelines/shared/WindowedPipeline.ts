@@ -51,6 +51,8 @@ export interface WindowedPipeline<A, K, V, Out, E = never, R = never> {
   readonly commitIntervalMs?: number | undefined
   /** Partitions consumed concurrently (default KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY). */
   readonly parallelism?: number | undefined
+  /** Runs once per output, with its rows, after the output was acknowledged or committed (dashboard tallies). */
+  readonly afterWrite?: ((rows: ReadonlyArray<Record<string, unknown>>) => Effect.Effect<void>) | undefined
 }
 
 /**
@@ -142,6 +144,11 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
         yield* retryTransient("late records produce", sink.send(records), stats)
       })
 
+    const written = (rows: ReadonlyArray<Record<string, unknown>>) =>
+      pipeline.afterWrite === undefined
+        ? stats.written(rows)
+        : Effect.andThen(stats.written(rows), pipeline.afterWrite(rows))
+
     /** Emits fired windows and commits the given partitions' checkpoints, in the order the mode requires. */
     const emitAndCommit = (fired: ReadonlyArray<Firing<K, Out>>, partitions: ReadonlyArray<number>) =>
       Effect.gen(function*() {
@@ -156,11 +163,11 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
             stats
           )
           yield* stats.committed(offsets, (yield* Clock.currentTimeMillis) - start)
-          yield* stats.written(rows)
+          yield* written(rows)
           return
         }
         if (output._tag === "AtLeastOnce" && fired.length > 0) {
-          yield* stats.written(
+          yield* written(
             yield* stats.timed("output", retryTransient(`${pipeline.name} write`, output.write(fired), stats))
           )
         }

@@ -41,17 +41,8 @@ export const runTransactionsPipeline = Effect.fn("TransactionsPipeline.run")(fun
     write: (valid) => {
       const rows = valid.map((v) => normaliseTransaction(v.value))
       return Effect.as(featureGroup.write(rows), rows).pipe(
-        Effect.tap(() =>
-          Effect.forEach(
-            rows,
-            (r) =>
-              Effect.andThen(
-                stats.tally("transactions per category", r.category),
-                stats.tally("amount per currency", r.currency, r.amount)
-              ),
-            { discard: true }
-          )
-        )
+        Effect.tap(() => stats.tallyAll("transactions per category", rows, (r) => r.category)),
+        Effect.tap(() => stats.tallyAll("amount per currency", rows, (r) => r.currency, (r) => r.amount))
       )
     }
   })

@@ -2,6 +2,7 @@ import { Effect, Layer } from "effect"
 import { type UserEventsSettings, userEventsSettings } from "../../config/UserEventsConfig.ts"
 import { toUserEventRow, UserEvent } from "../../domain/UserEvent.ts"
 import { isEmbedded } from "../../kafka/KafkaLayer.ts"
+import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { CassandraClient } from "../../sinks/cassandra/CassandraClient.ts"
 import { InMemoryUserEvents } from "../../sinks/cassandra/InMemoryUserEvents.ts"
 import { tableOptions, UserEventsSink } from "../../sinks/cassandra/UserEventsSink.ts"
@@ -18,6 +19,7 @@ export const decodeUserEvents = jsonBatchDecoder(UserEvent)
  */
 export const runUserEventsPipeline = Effect.fn("UserEventsPipeline.run")(function*(settings: UserEventsSettings) {
   const sink = yield* UserEventsSink
+  const stats = yield* (yield* PipelineRegistry).register("user-events")
   return yield* runStatelessPipeline({
     name: "user-events",
     groupId: settings.groupId,
@@ -30,6 +32,7 @@ export const runUserEventsPipeline = Effect.fn("UserEventsPipeline.run")(functio
         // Transient failures were retried inside the sink; what is left (bad CQL, wrong table) would fail
         // the same way forever, so stop with the batch uncommitted: a fixed restart replays it.
         Effect.orDie,
+        Effect.tap(() => stats.tallyAll("events per type", rows, (r) => r.event_type)),
         Effect.as(rows)
       )
     }

@@ -1,6 +1,6 @@
 import { Context, Data, Duration, Effect, Layer, Redacted, Schema } from "effect"
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
-import type { SearchSettings } from "../../config/EcommerceConfig.ts"
+import type { SearchAuth, SearchSettings } from "../../config/EcommerceConfig.ts"
 import { type EcommerceRow, formatCents } from "../../domain/EcommerceTransaction.ts"
 
 export class SearchError extends Data.TaggedError("SearchError")<{
@@ -133,6 +133,22 @@ export const bulkBody = (index: string, documents: ReadonlyArray<SearchDocument>
 const itemRetryDelay = (attempt: number): Duration.Duration =>
   Duration.millis(Math.min(5_000, 200 * Math.pow(1.5, Math.max(0, attempt - 1))))
 
+/** The request with the credentials of `auth` (none, basic, or an API key). */
+const authorize = (auth: SearchAuth, request: HttpClientRequest.HttpClientRequest) => {
+  switch (auth._tag) {
+    case "None":
+      return request
+    case "Basic":
+      return HttpClientRequest.basicAuth(request, auth.username, auth.password)
+    case "ApiKey":
+      return HttpClientRequest.setHeader(request, "authorization", `ApiKey ${Redacted.value(auth.apiKey)}`)
+  }
+}
+
+/** A non-2xx answer (the body cut to 500 characters). */
+const failure = (operation: string, status: number, text: string) =>
+  new SearchError({ operation, status, message: `HTTP ${status}: ${text.slice(0, 500)}` })
+
 /**
  * Indexes documents into Elasticsearch 8/9 or OpenSearch 2.x through the `_bulk` API over plain HTTP.
  * Items the engine rejects (`errors: true`, e.g. 429 when its write queue is full) are sent again with
@@ -151,23 +167,9 @@ export class SearchIndexer extends Context.Service<SearchIndexer, {
       SearchIndexer,
       Effect.gen(function*() {
         const http = yield* HttpClient.HttpClient
-        const auth = (request: HttpClientRequest.HttpClientRequest) => {
-          switch (settings.auth._tag) {
-            case "None":
-              return request
-            case "Basic":
-              return HttpClientRequest.basicAuth(request, settings.auth.username, settings.auth.password)
-            case "ApiKey":
-              return HttpClientRequest.setHeader(
-                request,
-                "authorization",
-                `ApiKey ${Redacted.value(settings.auth.apiKey)}`
-              )
-          }
-        }
         const client = http.pipe(
           HttpClient.mapRequest((r) =>
-            auth(HttpClientRequest.acceptJson(HttpClientRequest.prependUrl(r, settings.url)))
+            authorize(settings.auth, HttpClientRequest.acceptJson(HttpClientRequest.prependUrl(r, settings.url)))
           )
         )
 
@@ -195,9 +197,6 @@ export class SearchIndexer extends Context.Service<SearchIndexer, {
               return { status, body, text }
             })
           )
-
-        const failure = (operation: string, status: number, text: string) =>
-          new SearchError({ operation, status, message: `HTTP ${status}: ${text.slice(0, 500)}` })
 
         const ensureIndex = Effect.gen(function*() {
           const templateName = `${settings.index}-template`
@@ -289,14 +288,13 @@ export class InMemorySearchIndex {
   }
 
   layer(): Layer.Layer<SearchIndexer> {
-    const self = this
     const index = (documents: ReadonlyArray<SearchDocument>): Effect.Effect<void, SearchError> =>
-      Effect.gen(function*() {
+      Effect.gen({ self: this }, function*() {
         let pending = documents
         while (pending.length > 0) {
           const current = pending
           const rejected = yield* Effect.try({
-            try: () => self.bulk(current),
+            try: () => this.bulk(current),
             catch: (cause) => new SearchError({ operation: "bulk", message: String(cause), cause })
           })
           pending = rejected.map((r) => r.document)
