@@ -36,6 +36,7 @@ import {
   CardTransaction
 } from "../../domain/CardTransaction.ts"
 import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
+import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import type { FeatureGroupSpec } from "../../hopsworks/HopsworksClient.ts"
 import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
 import {
@@ -150,6 +151,7 @@ export const runCardAggregatesPipeline = Effect.fn("CardAggregatesPipeline.run")
   options: CardAggregatesRunOptions = {}
 ) {
   const featureGroup = yield* cardAggregatesFeatureGroup(settings)
+  const stats = yield* (yield* PipelineRegistry).register("card-aggregates")
   const engine = options.engine ?? makeCardAggregatesEngine(settings)
   const lateness = settings.allowedLatenessSeconds * 1_000
   const guard = lateness > 0 && !settings.windowStartFeature
@@ -177,6 +179,8 @@ export const runCardAggregatesPipeline = Effect.fn("CardAggregatesPipeline.run")
         const rows = kept.map((f) => toCardAggregateRow(f, withWindowStart))
         return Effect.as(featureGroup.write(rows), rows)
       }
-    }
+    },
+    // A small, bounded set of values for the dashboard's bar chart.
+    afterWrite: (rows) => stats.tallyAll("cards by transactions per window", rows, (r) => String(r["num_trans_per_10m"]))
   })
 })
