@@ -17,86 +17,25 @@ import {
 } from "../../src/pipelines/card-aggregates/index.ts"
 import { DeadLetterHeaders } from "../../src/pipelines/shared/DeadLetters.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
-
-// ---------------------------------------------------------------------------------------------
-// Naive, obviously-correct reference: for every card, every aligned window start between its first
-// and last transaction, filter the transactions inside [start, start + size); count, mean, and the
-// TWO-PASS sample standard deviation. Then the "0 once" row: the window right after each window with
-// transactions, if it has none. No watermarks: the tests push a far-future record on every
-// partition at the end, so every window of the data closes.
-
-interface Txn {
-  readonly cc_num: number
-  readonly datetime: number
-  readonly amount: number
-}
-
-interface RefRow {
-  readonly cc_num: number
-  readonly window_start: number
-  readonly num_trans_per_10m: number
-  readonly avg_amt_per_10m: number | null
-  readonly stdev_amt_per_10m: number | null
-}
+import {
+  type CardTxn,
+  type CardWindowRow,
+  close,
+  naiveCardWindowsByCard,
+  sameCardWindow
+} from "../support/CardWindowsReference.ts"
 
 const MIN = 60_000
 
-const reference = (txns: ReadonlyArray<Txn>, sizeMs = 10 * MIN, slideMs = MIN): Map<number, Array<RefRow>> => {
-  const byCard = new Map<number, Array<Txn>>()
-  for (const t of txns) byCard.set(t.cc_num, [...(byCard.get(t.cc_num) ?? []), t])
-  const out = new Map<number, Array<RefRow>>()
-  for (const [card, list] of byCard) {
-    const times = list.map((t) => t.datetime)
-    const first = Math.floor((Math.min(...times) - sizeMs) / slideMs) * slideMs
-    const last = Math.max(...times)
-    const active = new Map<number, RefRow>()
-    for (let start = first; start <= last; start += slideMs) {
-      const inside = list.filter((t) => t.datetime >= start && t.datetime < start + sizeMs).map((t) => t.amount)
-      if (inside.length === 0) continue
-      const n = inside.length
-      const mean = inside.reduce((a, b) => a + b, 0) / n
-      const stdev = n < 2 ? null : Math.sqrt(inside.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1))
-      active.set(start, {
-        cc_num: card,
-        window_start: start,
-        num_trans_per_10m: n,
-        avg_amt_per_10m: mean,
-        stdev_amt_per_10m: stdev
-      })
-    }
-    const rows = [...active.values()]
-    for (const start of active.keys()) {
-      if (!active.has(start + slideMs)) {
-        rows.push({
-          cc_num: card,
-          window_start: start + slideMs,
-          num_trans_per_10m: 0,
-          avg_amt_per_10m: null,
-          stdev_amt_per_10m: null
-        })
-      }
-    }
-    out.set(card, rows.sort((a, b) => a.window_start - b.window_start))
-  }
-  return out
-}
-
-const close = (a: number | null, b: number | null) =>
-  a === null || b === null ? a === b : Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b))
-
 const assertRowsEqual = (
   actual: ReadonlyArray<Record<string, unknown>>,
-  expected: ReadonlyArray<RefRow>,
+  expected: ReadonlyArray<CardWindowRow>,
   what: string
 ) => {
   assert.strictEqual(actual.length, expected.length, `${what}: number of rows`)
   expected.forEach((e, i) => {
     const a = actual[i]!
-    const ok = a["cc_num"] === e.cc_num && a["num_trans_per_10m"] === e.num_trans_per_10m &&
-      close(a["avg_amt_per_10m"] as number | null, e.avg_amt_per_10m) &&
-      close(a["stdev_amt_per_10m"] as number | null, e.stdev_amt_per_10m) &&
-      (!("window_start" in a) || a["window_start"] === e.window_start)
-    assert.isTrue(ok, `${what} row ${i}: got ${JSON.stringify(a)}, want ${JSON.stringify(e)}`)
+    assert.isTrue(sameCardWindow(a, e), `${what} row ${i}: got ${JSON.stringify(a)}, want ${JSON.stringify(e)}`)
   })
 }
 
@@ -202,14 +141,14 @@ const simulated = (options: { readonly malformedShare: number }) => {
   }
 }
 
-const flatten = (m: Map<number, Array<RefRow>>) => [...m.values()].flat()
+const flatten = (m: Map<number, Array<CardWindowRow>>) => [...m.values()].flat()
 
 describe("card-aggregates pipeline (in-memory broker + local feature store)", () => {
   it.live("rows equal the naive reference (count, mean, two-pass sample std-dev), per card in window order; malformed → DLQ", () =>
     Effect.gen(function*() {
       const settings = settingsFor()
       const { malformed, records, valid } = simulated({ malformedShare: 0.02 })
-      const expected = reference(valid)
+      const expected = naiveCardWindowsByCard(valid)
       const { engine, fiber } = yield* startPipeline(settings)
       yield* produce(records.map((r) => ({ topic: settings.topic, key: r.key, value: r.value })))
       yield* produce(flushRecords(settings.topic, BASE + 24 * 60 * MIN))
@@ -239,7 +178,7 @@ describe("card-aggregates pipeline (in-memory broker + local feature store)", ()
     Effect.gen(function*() {
       const settings = settingsFor({ windowStartFeature: true })
       const { records, valid } = simulated({ malformedShare: 0 })
-      const expected = reference(valid)
+      const expected = naiveCardWindowsByCard(valid)
       const { fiber } = yield* startPipeline(settings)
       yield* produce(records.map((r) => ({ topic: settings.topic, key: r.key, value: r.value })))
       yield* produce(flushRecords(settings.topic, BASE + 24 * 60 * MIN))
@@ -257,7 +196,7 @@ describe("card-aggregates pipeline (in-memory broker + local feature store)", ()
   it.live("after a card's activity stops, num_trans_per_10m = 0 is written exactly once, as its last row", () =>
     Effect.gen(function*() {
       const settings = settingsFor()
-      const txns: Array<Txn> = [
+      const txns: Array<CardTxn> = [
         { cc_num: 7, datetime: BASE + 10_000, amount: 10 },
         { cc_num: 7, datetime: BASE + 20_000, amount: 20 },
         { cc_num: 8, datetime: BASE + 5 * MIN, amount: 5 }
@@ -296,7 +235,7 @@ describe("card-aggregates pipeline (in-memory broker + local feature store)", ()
     Effect.gen(function*() {
       const settings = settingsFor({ lateRecordsTopic: Option.some("card-late") })
       const { records, valid } = simulated({ malformedShare: 0 })
-      const expected = reference(valid)
+      const expected = naiveCardWindowsByCard(valid)
       const { engine, fiber } = yield* startPipeline(settings)
       const half = records.length / 2
       yield* produce(records.slice(0, half).map((r) => ({ topic: settings.topic, key: r.key, value: r.value })))

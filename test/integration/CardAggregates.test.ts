@@ -17,82 +17,12 @@ import {
   setupCardTopicWith
 } from "../../src/pipelines/card-aggregates/index.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
+import { naiveCardWindowsByCard, sameCardWindow } from "../support/CardWindowsReference.ts"
 import { type LocalHopsworks, makeLocalHopsworks, type StoredFeatureGroup } from "../support/LocalHopsworks.ts"
 import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
 
-// ---------------------------------------------------------------------------------------------
-// Naive, obviously-correct reference (same definition as test/card-aggregates): per card, every
-// aligned window start between its first and last transaction; count, mean, TWO-PASS sample std-dev
-// of the transactions in [start, start + 10 min); plus one "0" row in the window after each window
-// with transactions when that one has none. Every window closes: the tests end the stream with a
-// far-future record on every partition.
-
-interface Txn {
-  readonly cc_num: number
-  readonly datetime: number
-  readonly amount: number
-}
-
-interface RefRow {
-  readonly cc_num: number
-  readonly window_start: number
-  readonly num_trans_per_10m: number
-  readonly avg_amt_per_10m: number | null
-  readonly stdev_amt_per_10m: number | null
-}
-
 const MIN = 60_000
-
-const reference = (txns: ReadonlyArray<Txn>, sizeMs = 10 * MIN, slideMs = MIN): Map<number, Array<RefRow>> => {
-  const byCard = new Map<number, Array<Txn>>()
-  for (const t of txns) byCard.set(t.cc_num, [...(byCard.get(t.cc_num) ?? []), t])
-  const out = new Map<number, Array<RefRow>>()
-  for (const [card, list] of byCard) {
-    const times = list.map((t) => t.datetime)
-    const first = Math.floor((Math.min(...times) - sizeMs) / slideMs) * slideMs
-    const last = Math.max(...times)
-    const active = new Map<number, RefRow>()
-    for (let start = first; start <= last; start += slideMs) {
-      const inside = list.filter((t) => t.datetime >= start && t.datetime < start + sizeMs).map((t) => t.amount)
-      if (inside.length === 0) continue
-      const n = inside.length
-      const mean = inside.reduce((a, b) => a + b, 0) / n
-      const stdev = n < 2 ? null : Math.sqrt(inside.reduce((a, x) => a + (x - mean) ** 2, 0) / (n - 1))
-      active.set(start, {
-        cc_num: card,
-        window_start: start,
-        num_trans_per_10m: n,
-        avg_amt_per_10m: mean,
-        stdev_amt_per_10m: stdev
-      })
-    }
-    const rows = [...active.values()]
-    for (const start of active.keys()) {
-      if (!active.has(start + slideMs)) {
-        rows.push({
-          cc_num: card,
-          window_start: start + slideMs,
-          num_trans_per_10m: 0,
-          avg_amt_per_10m: null,
-          stdev_amt_per_10m: null
-        })
-      }
-    }
-    out.set(card, rows.sort((a, b) => a.window_start - b.window_start))
-  }
-  return out
-}
-
-const close = (a: unknown, b: number | null) =>
-  a === null || b === null
-    ? a === b
-    : typeof a === "number" && Math.abs(a - b) <= 1e-9 * Math.max(1, Math.abs(a), Math.abs(b))
-
-const sameRow = (a: Record<string, unknown>, e: RefRow) =>
-  a["cc_num"] === e.cc_num && a["num_trans_per_10m"] === e.num_trans_per_10m &&
-  close(a["avg_amt_per_10m"], e.avg_amt_per_10m) && close(a["stdev_amt_per_10m"], e.stdev_amt_per_10m) &&
-  (!("window_start" in a) || a["window_start"] === e.window_start)
 
 // ---------------------------------------------------------------------------------------------
 // harness
@@ -141,7 +71,7 @@ const simulatedStream = (
     key: "0",
     value: JSON.stringify({ tid: `flush-${partition}`, datetime: last, cc_num: 0, amount: 0 })
   }))
-  return { records, flush, expected: reference(simulated.map((r) => r.transaction)) }
+  return { records, flush, expected: naiveCardWindowsByCard(simulated.map((r) => r.transaction)) }
 }
 
 /** Everything produced to a topic from now on (the test's own consumer group), raw. */
@@ -321,7 +251,7 @@ describe("card-aggregates against real Kafka and the local Hopsworks server", ()
           assert.strictEqual(got.length, want.length, `card ${card}: rows`)
           want.forEach((w, i) =>
             assert.isTrue(
-              sameRow(got[i]!, w),
+              sameCardWindow(got[i]!, w),
               `card ${card} row ${i}: ${JSON.stringify(got[i])} vs ${JSON.stringify(w)}`
             )
           )
@@ -420,7 +350,7 @@ describe("card-aggregates against real Kafka and the local Hopsworks server", ()
         assert.strictEqual(wholeWindows.size, expectedKeys.size)
         for (const want of [...expected.values()].flat()) {
           const got = wholeWindows.get(`${want.cc_num}@${want.window_start}`)!
-          assert.isTrue(sameRow(got, want), `${JSON.stringify(got)} vs ${JSON.stringify(want)}`)
+          assert.isTrue(sameCardWindow(got, want), `${JSON.stringify(got)} vs ${JSON.stringify(want)}`)
         }
         // Per card, the last row written (what the online store keeps) is the newest window.
         for (const [card, rows] of byCard(crashed)) {
