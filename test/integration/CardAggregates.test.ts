@@ -1,7 +1,7 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
-import { Effect, Fiber, Layer, Option, Redacted, Stream } from "effect"
+import { Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
@@ -9,7 +9,6 @@ import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { headerString, type KafkaRecord, type OutgoingRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
-import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import {
   materializeFeatureGroup,
@@ -18,6 +17,7 @@ import {
 } from "../../src/pipelines/card-aggregates/index.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
 import { naiveCardWindowsByCard, sameCardWindow } from "../support/CardWindowsReference.ts"
+import { collectTopic } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks, type StoredFeatureGroup } from "../support/LocalHopsworks.ts"
 import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
@@ -73,18 +73,6 @@ const simulatedStream = (
   }))
   return { records, flush, expected: naiveCardWindowsByCard(simulated.map((r) => r.transaction)) }
 }
-
-/** Everything produced to a topic from now on (the test's own consumer group), raw. */
-const collectTopic = (topic: string) =>
-  Effect.gen(function*() {
-    const source = yield* KafkaSource
-    const records: Array<KafkaRecord> = []
-    const sub = yield* source.subscribe({ groupId: uniqueName("fg-reader"), topics: [topic] })
-    yield* Effect.forkScoped(
-      sub.events.pipe(Stream.runForEach((e) => Effect.sync(() => e._tag === "Batch" && records.push(...e.records))))
-    )
-    return records
-  })
 
 /** Rows of one feature group, decoded by an independent avsc reader built from the subject schema the server holds. */
 const decodeRows = (records: ReadonlyArray<KafkaRecord>, fg: StoredFeatureGroup) => {

@@ -17,16 +17,15 @@
  * (docs/scaling-out.md quotes them).
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Stream } from "effect"
+import { Effect, Fiber } from "effect"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { headerString, type KafkaRecord, type OutgoingRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
-import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
 import { type CardTxn, naiveCardWindows, sameCardWindow } from "../support/CardWindowsReference.ts"
-import { subjectDecoder } from "../support/FeatureGroupTopic.ts"
+import { collectTopic, subjectDecoder } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks } from "../support/LocalHopsworks.ts"
 import { coversExactly, type GroupMember, partitionOfKey, startMember } from "../support/ServiceGroup.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
@@ -58,18 +57,6 @@ const SAMPLE_EVERY_MS = 100
 const LOG_DIR = join(import.meta.dirname, "..", "..", ".it", "scale-out")
 
 const log = (line: string) => console.log(`[scale-out] ${line}`)
-
-/** Everything produced to a topic (read from the beginning with the test's own group), raw, in arrival order. */
-const collectTopic = (topic: string) =>
-  Effect.gen(function*() {
-    const source = yield* KafkaSource
-    const records: Array<KafkaRecord> = []
-    const sub = yield* source.subscribe({ groupId: uniqueName("scale-reader"), topics: [topic] })
-    yield* Effect.forkScoped(
-      sub.events.pipe(Stream.runForEach((e) => Effect.sync(() => e._tag === "Batch" && records.push(...e.records))))
-    )
-    return records
-  })
 
 interface Row {
   readonly key: string

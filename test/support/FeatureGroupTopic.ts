@@ -34,6 +34,21 @@ export const readTopic = (
   }))
 
 /**
+ * Everything produced to a topic, read from the beginning with a fresh group in the background of the
+ * current scope, raw, in arrival order: the returned array fills up while the test runs.
+ */
+export const collectTopic = (topic: string) =>
+  Effect.gen(function*() {
+    const source = yield* KafkaSource
+    const records: Array<KafkaRecord> = []
+    const sub = yield* source.subscribe({ groupId: uniqueName("collector"), topics: [topic] })
+    yield* Effect.forkScoped(
+      sub.events.pipe(Stream.runForEach((e) => Effect.sync(() => e._tag === "Batch" && records.push(...e.records))))
+    )
+    return records
+  })
+
+/**
  * An Avro reader for a feature group's subject schema, built here with avsc directly and independent
  * of the writer under test: unions of null and one type decode to the plain value.
  */
