@@ -3,7 +3,7 @@
  *
  *   node bench/run.ts [--records N] [--partitions P] [--skip-flink] [--skip-latency] [--profile]
  *                     [--warmup-records W] [--latency-seconds D] [--card-impl pipeline|engine]
- *                     [--flink-parallelism 2] [--flink-checkpoint-ms 1000] [--bootstrap 127.0.0.1:19092]
+ *                     [--tributary-processes 2] [--flink-parallelism 2] [--flink-checkpoint-ms 1000] [--bootstrap 127.0.0.1:19092]
  *
  * Each system runs in its own child process (one after another, never at the same time), so CPU and
  * peak RSS are per system. See bench/README.md for what is measured and how.
@@ -54,6 +54,8 @@ const params = {
   latencyFractions: [0.5, 0.8],
   cardImpl: (flags.get("card-impl") ?? "pipeline") as "pipeline" | "engine",
   flinkParallelism: num("flink-parallelism", 2),
+  /** Tributary processes in one consumer group per measurement (its scale-out model), like Flink's parallelism. */
+  tributaryProcesses: Math.max(1, num("tributary-processes", 2)),
   flinkCheckpointMs: num("flink-checkpoint-ms", 1000),
   acks: -1
 }
@@ -134,8 +136,15 @@ interface Started {
   readonly stop: () => void
 }
 
-const startChild = (name: string, command: string, args: ReadonlyArray<string>, cwd = ROOT): Started => {
-  const child = spawn(command, args, { cwd, stdio: ["ignore", "pipe", "pipe"] })
+const startChild = (
+  name: string,
+  command: string,
+  args: ReadonlyArray<string>,
+  cwd = ROOT,
+  onLine?: (line: string) => void
+): Started => {
+  const child = spawn(command, args, { cwd, stdio: [onLine === undefined ? "ignore" : "pipe", "pipe", "pipe"] })
+  let partial = ""
   const logFile = join(LOGS, `${runId}-${name}.log`)
   let stdout = ""
   let stderr = ""
@@ -144,6 +153,14 @@ const startChild = (name: string, command: string, args: ReadonlyArray<string>, 
   child.stdout!.on("data", (d: Buffer) => {
     stdout += d.toString()
     if (stdout.includes("BENCH_READY")) markReady()
+    if (onLine !== undefined) {
+      partial += d.toString()
+      let i: number
+      while ((i = partial.indexOf("\n")) >= 0) {
+        onLine(partial.slice(0, i))
+        partial = partial.slice(i + 1)
+      }
+    }
   })
   child.stderr!.on("data", (d: Buffer) => (stderr += d.toString()))
   const samples: Array<Sample> = []
@@ -194,8 +211,165 @@ const brokerCpuBetween = (samples: ReadonlyArray<Sample>, from: number, to: numb
   return before === undefined || after === undefined ? undefined : after.broker! - before.broker!
 }
 
-const nodeChild = (name: string, script: string, config: unknown, nodeFlags: ReadonlyArray<string> = []) =>
-  startChild(name, NODE, [...nodeFlags, join(BENCH, "systems", script), JSON.stringify(config)])
+const nodeChild = (
+  name: string,
+  script: string,
+  config: unknown,
+  nodeFlags: ReadonlyArray<string> = [],
+  onLine?: (line: string) => void
+) => startChild(name, NODE, [...nodeFlags, join(BENCH, "systems", script), JSON.stringify(config)], ROOT, onLine)
+
+interface GroupRunSpec {
+  readonly tag: string
+  readonly topic: string
+  readonly project: string
+  readonly outTopic: string
+  readonly endOffsets: ReadonlyArray<number>
+}
+
+/**
+ * K Tributary processes in ONE consumer group (per run: a fresh group id shared by all of them).
+ * Each run starts in every member at once (a "go" barrier), and ends when run.ts has seen the
+ * whole group done: transactions, every member has consumed its partitions to the end with every
+ * output acknowledged, and the members' assignments cover every partition; card aggregates, the
+ * group's committed checkpoints reach the end (any member sees it). Then "stop" goes to all.
+ * The members' results are merged into one per tag (see mergeMembers); the ChildRun sums CPU and
+ * peak RSS (the max is kept too).
+ */
+const tributaryGroup = async (
+  name: string,
+  pipeline: "transactions" | "cards",
+  runs: ReadonlyArray<GroupRunSpec>,
+  processes: number
+): Promise<ChildRun & { procPeakRssMaxKb: number | undefined }> => {
+  const groupIds = new Map(runs.map((r) => [r.tag, `bench-${r.tag}-${runId}-${name}-g${processes}`]))
+  const waiting = new Set<number>()
+  const progress = new Map<number, { done: boolean; at?: number; assigned: Array<number> }>()
+  const goAt = new Map<string, number>()
+  const doneAt = new Map<string, number>()
+  /** When every member has had an assignment in the current run (the K-member group exists). */
+  const formedAt = new Map<string, number>()
+  const everAssigned = new Set<number>()
+  let current = ""
+  const members: Array<Started> = []
+  const send = (line: string) => {
+    for (const m of members) m.child.stdin?.write(`${line}\n`)
+  }
+  const onLine = (i: number) => (line: string) => {
+    if (line.startsWith("BENCH_WAIT ")) {
+      waiting.add(i)
+      if (waiting.size === processes) {
+        waiting.clear()
+        progress.clear()
+        everAssigned.clear()
+        current = line.slice("BENCH_WAIT ".length)
+        goAt.set(current, Date.now())
+        send("go")
+      }
+    } else if (line.startsWith("BENCH_PROGRESS ")) {
+      const p = JSON.parse(line.slice("BENCH_PROGRESS ".length)) as {
+        tag: string
+        done: boolean
+        at?: number
+        assigned: Array<number>
+      }
+      if (p.tag !== current || doneAt.has(current)) return
+      progress.set(i, p)
+      if (p.assigned.length > 0) everAssigned.add(i)
+      if (everAssigned.size === processes && !formedAt.has(current)) formedAt.set(current, Date.now())
+      const all = [...progress.values()]
+      const covered = new Set(all.flatMap((x) => x.assigned))
+      // Every member must have joined with partitions: otherwise the run was one process's, not K's.
+      // Each member reports done once the group's commits reach the end and its own outputs are
+      // acknowledged; the run ends at the latest member's last acknowledged output.
+      const groupDone = everAssigned.size === processes && all.length === processes && all.every((x) => x.done) &&
+        covered.size === params.partitions
+      if (groupDone) {
+        const ats = all.flatMap((x) => (x.at === undefined ? [] : [x.at]))
+        doneAt.set(current, pipeline === "cards" ? Math.min(...ats) : Math.max(...ats))
+        send("stop")
+      }
+    }
+  }
+  for (let i = 0; i < processes; i++) {
+    members.push(nodeChild(
+      `${name}-${i}`,
+      "tributary.ts",
+      {
+        pipeline,
+        cardImpl: params.cardImpl,
+        bootstrap: params.bootstrap,
+        coordinated: true,
+        runs: runs.map((r) => ({ ...r, groupId: groupIds.get(r.tag) }))
+      },
+      [],
+      onLine(i)
+    ))
+  }
+  const done = await Promise.all(members.map((m) => m.done))
+  const results = runs.flatMap((r) => {
+    const rs = done.map((d) => d.results.find((x) => x["tag"] === r.tag)).filter((x) => x !== undefined)
+    if (rs.length !== processes || !doneAt.has(r.tag)) return []
+    return [mergeMembers(pipeline, r, rs, goAt.get(r.tag)!, doneAt.get(r.tag)!, formedAt.get(r.tag)!)]
+  })
+  const hwms = done.map((d) => d.procPeakRssKb ?? 0)
+  return {
+    results,
+    procCpuSec: sum(done.map((d) => d.procCpuSec ?? 0)),
+    procPeakRssKb: Math.max(sum(hwms), ...results.map((r) => Number(r["vmHwmKb"] ?? 0))) || undefined,
+    procPeakRssMaxKb: Math.max(...hwms, ...results.map((r) => Number(r["vmHwmMaxKb"] ?? 0))) || undefined,
+    samples: done[0]!.samples,
+    exitCode: done.find((d) => d.exitCode !== 0)?.exitCode ?? done[0]!.exitCode
+  }
+}
+
+/** One result from K members: wall time from the first record any member saw to the group's end. */
+const mergeMembers = (
+  pipeline: "transactions" | "cards",
+  run: GroupRunSpec,
+  members: ReadonlyArray<Record<string, unknown>>,
+  goAt: number,
+  endAt: number,
+  formedAt: number
+): Record<string, unknown> => {
+  const records = sum(run.endOffsets)
+  const firsts = members.map((m) => m["firstAt"] as number | undefined).filter((x) => x !== undefined)
+  const firstAt = Math.min(...firsts)
+  const wallMs = endAt - firstAt
+  const cpuSec = sum(members.map((m) => m["cpuSec"] as number))
+  const total = (k: string) => sum(members.map((m) => Number(m[k] ?? 0)))
+  const hwm = members.map((m) => Number(m["vmHwmKb"] ?? 0))
+  return {
+    system: `tributary-${pipeline}`,
+    impl: members[0]!["impl"],
+    tag: run.tag,
+    processes: members.length,
+    records,
+    recordsIn: total("recordsIn"),
+    recordsOut: total("recordsOut"),
+    deadLettered: total("deadLettered"),
+    late: total("late"),
+    commits: total("commits"),
+    rebalances: total("rebalances"),
+    // Records consumed twice (a rebalance hands over partitions with uncommitted offsets).
+    reconsumed: total("recordsIn") - records,
+    firstAt,
+    endAt,
+    // Barrier → first record of any member: process set-up and the K-member group join.
+    startupMs: firstAt - goAt,
+    // First record → every member has partitions. The dev broker has group.initial.rebalance.delay.ms=0:
+    // the first member starts alone, the others join at its next heartbeat (≤ 3 s), inside the window.
+    groupFormedMs: formedAt - firstAt,
+    wallMs,
+    recordsPerSec: records / (wallMs / 1000),
+    cpuSec,
+    recordsPerCpuSec: records / cpuSec,
+    cpuUtilisation: cpuSec / (wallMs / 1000),
+    vmHwmKb: sum(hwm),
+    vmHwmMaxKb: Math.max(...hwm),
+    members
+  }
+}
 
 const flinkChild = (name: string, args: Record<string, string>) =>
   startChild(
@@ -241,10 +415,17 @@ interface Measured {
   readonly outputRecords: number
   readonly procCpuSec: number | undefined
   readonly procPeakRssKb: number | undefined
+  /** Several processes (Tributary group mode): procPeakRssKb is their sum, this their max. */
+  readonly procPeakRssMaxKb?: number | undefined
   readonly brokerCpuSec: number | undefined
 }
 
-const finish = async (admin: Admin, system: string, run: ChildRun, outTopic: string): Promise<Measured> => {
+const finish = async (
+  admin: Admin,
+  system: string,
+  run: ChildRun & { procPeakRssMaxKb?: number | undefined },
+  outTopic: string
+): Promise<Measured> => {
   const measured = run.results.find((r) => r["tag"] === "measured")
   if (measured === undefined) throw new Error(`${system}: no measured result (exit ${run.exitCode}); see ${LOGS}`)
   const firstAt = measured["firstAt"] as number
@@ -257,6 +438,7 @@ const finish = async (admin: Admin, system: string, run: ChildRun, outTopic: str
     procCpuSec: run.procCpuSec,
     // Polled VmHWM, or the child's own reading at the end of the measured run if that is higher.
     procPeakRssKb: Math.max(run.procPeakRssKb ?? 0, ...run.results.map((r) => Number(r["vmHwmKb"] ?? 0))) || undefined,
+    ...(run.procPeakRssMaxKb === undefined ? {} : { procPeakRssMaxKb: run.procPeakRssMaxKb }),
     brokerCpuSec: brokerCpuBetween(run.samples, firstAt, endAt)
   }
   log(
@@ -369,13 +551,25 @@ const latencyPoint = async (
   // LogAppendTime on both sides: the broker stamps when each record was appended.
   await createTopic(admin, inTopic, params.partitions, { "message.timestamp.type": "LogAppendTime" })
   await createTopic(admin, outTopic, params.partitions, { "message.timestamp.type": "LogAppendTime" })
+  // Tributary: K live processes in one consumer group (the probe phase absorbs the group join).
+  const liveGroup = `bench-live-${runId}-${tag}`
+  const extraMembers = system === "tributary-transactions"
+    ? Array.from({ length: params.tributaryProcesses - 1 }, (_, i) =>
+      nodeChild(`${tag}-${i + 1}`, "tributary.ts", {
+        pipeline: "transactions",
+        cardImpl: params.cardImpl,
+        bootstrap: params.bootstrap,
+        runs: [],
+        live: { topic: inTopic, project, outTopic, groupId: liveGroup }
+      }))
+    : []
   const started = system === "tributary-transactions"
     ? nodeChild(tag, "tributary.ts", {
       pipeline: "transactions",
       cardImpl: params.cardImpl,
       bootstrap: params.bootstrap,
       runs: [],
-      live: { topic: inTopic, project, outTopic }
+      live: { topic: inTopic, project, outTopic, groupId: liveGroup }
     })
     : system === "ceiling"
     ? nodeChild(tag, "ceiling.ts", { bootstrap: params.bootstrap, runs: [], live: { topic: inTopic, outTopic } })
@@ -431,7 +625,7 @@ const latencyPoint = async (
   const expected = sent + sentProbes
   const drainDeadline = Date.now() + 60_000
   while (sum(await endOffsets(admin, outTopic)) < expected && Date.now() < drainDeadline) await sleep(200)
-  await stopChild(started)
+  await Promise.all([started, ...extraMembers].map(stopChild))
 
   const inputAppend = new Map<string, number>()
   await readAll(kafka, admin, inTopic, (_key, value, ts) => {
@@ -530,11 +724,14 @@ const main = async () => {
         { tag: "measured", topic: topic("tx-in"), project: projects.measured, outTopic: "", endOffsets: ends.txIn }
       ]
     }
-    log("tributary transactions…")
+    const K = params.tributaryProcesses
+    log(`tributary transactions (${K} process${K > 1 ? "es, one consumer group" : ""})…`)
     throughput["tributary-transactions"] = await finish(
       admin,
       "tributary-transactions",
-      await nodeChild("tributary-transactions", "tributary.ts", config).done,
+      K > 1
+        ? await tributaryGroup("tributary-transactions", "transactions", config.runs, K)
+        : await nodeChild("tributary-transactions", "tributary.ts", config).done,
       out
     )
   }
@@ -580,6 +777,23 @@ const main = async () => {
     throughput["ceiling"] = await finish(admin, "ceiling", run, out)
   }
 
+  // ---- transactions: ceiling with the feature-group headers (what the client charges for them)
+  {
+    const outWarm = await outTopic(topic("ceiling-headers-warm-out"))
+    const out = await outTopic(topic("ceiling-headers-out"))
+    log("ceiling with Hopsworks headers (raw kafkajs copy + 4 headers per record)…")
+    const run = await nodeChild("ceiling-headers", "ceiling.ts", {
+      bootstrap: params.bootstrap,
+      system: "ceiling-headers",
+      headers: Object.fromEntries(FG_HEADERS.split(",").map((kv) => kv.split("=") as [string, string])),
+      runs: [
+        { tag: "warmup", topic: topic("tx-warm"), outTopic: outWarm, endOffsets: ends.txWarm },
+        { tag: "measured", topic: topic("tx-in"), outTopic: out, endOffsets: ends.txIn }
+      ]
+    }).done
+    throughput["ceiling-headers"] = await finish(admin, "ceiling-headers", run, out)
+  }
+
   // ---- card aggregates: Tributary
   {
     const projects = { warmup: `bench_${runId}_cardw`, measured: `bench_${runId}_card` }
@@ -608,8 +822,11 @@ const main = async () => {
         }
       ]
     }
-    log(`tributary card aggregates (${params.cardImpl})…`)
-    const run = await nodeChild("tributary-cards", "tributary.ts", config).done
+    const K = params.tributaryProcesses
+    log(`tributary card aggregates (${params.cardImpl}, ${K} process${K > 1 ? "es, one consumer group" : ""})…`)
+    const run = K > 1
+      ? await tributaryGroup("tributary-cards", "cards", config.runs, K)
+      : await nodeChild("tributary-cards", "tributary.ts", config).done
     throughput["tributary-cards"] = await finish(
       admin,
       "tributary-cards",
@@ -699,10 +916,12 @@ const main = async () => {
   const ratios = {
     transactionsVsFlink: ratio(rps("tributary-transactions"), rps("flink-transactions")),
     transactionsVsCeiling: ratio(rps("tributary-transactions"), rps("ceiling")),
+    transactionsVsCeilingWithHeaders: ratio(rps("tributary-transactions"), rps("ceiling-headers")),
     cardAggregatesVsFlink: ratio(rps("tributary-cards"), rps("flink-cards")),
     perCpuSecond: {
       transactionsVsFlink: ratio(rpc("tributary-transactions"), rpc("flink-transactions")),
       transactionsVsCeiling: ratio(rpc("tributary-transactions"), rpc("ceiling")),
+      transactionsVsCeilingWithHeaders: ratio(rpc("tributary-transactions"), rpc("ceiling-headers")),
       cardAggregatesVsFlink: ratio(rpc("tributary-cards"), rpc("flink-cards"))
     },
     latencyP99: Object.fromEntries(params.latencyFractions.map((f) => {
@@ -759,14 +978,22 @@ const printTable = (
     "CPU util": round(t.measured["cpuUtilisation"] as number, 2),
     "wall ms": t.measured["wallMs"],
     "startup ms": t.measured["startupMs"],
+    "group formed ms": t.measured["groupFormedMs"] ?? null,
     "peak RSS MiB": t.procPeakRssKb === undefined ? null : Math.round(t.procPeakRssKb / 1024),
+    "max proc RSS MiB": Math.round((t.procPeakRssMaxKb ?? t.procPeakRssKb ?? 0) / 1024) || null,
     "broker CPU-s": round(t.brokerCpuSec, 2),
     outputs: t.outputRecords
   }))
-  console.log("\nThroughput (same data, partitions and acks; measured run after a warm-up run in the same process)")
+  console.log(
+    `\nThroughput (same data, partitions and acks; measured run after a warm-up run in the same process(es); ` +
+      `Tributary: ${params.tributaryProcesses} process(es) in one consumer group, peak RSS summed over them)`
+  )
   console.table(rows)
   if (latency.length > 0) {
-    console.log("End-to-end latency (producer schedule time → output LogAppendTime), ms")
+    console.log(
+      `End-to-end latency (producer schedule time → output LogAppendTime), ms; ` +
+        `Tributary: ${params.tributaryProcesses} process(es) in one consumer group`
+    )
     console.table(latency.map((l) => ({
       system: l.system,
       load: `${Math.round(l.fraction * 100)}%`,

@@ -3,6 +3,8 @@
  * with no processing: eachBatch → sendBatch (acks -1, no compression, same chunking under the 1 MiB
  * request limit as Tributary's KafkaSink), offsets committed by kafkajs after each batch, the same
  * consumer settings as Tributary's source (maxBytesPerPartition 4 MiB, 2 partitions concurrently).
+ * With `headers`, every produced record also carries them (the Hopsworks headers Tributary must send):
+ * the same copy, priced with what the feature-group protocol adds per record in the client.
  * First on the warm-up topic, then on the measured topic; then optionally live until SIGTERM.
  *
  *   node bench/systems/ceiling.ts '<json config>'
@@ -21,10 +23,17 @@ interface CeilingConfig {
   readonly bootstrap: string
   readonly runs: ReadonlyArray<CeilingRun>
   readonly live?: { readonly topic: string; readonly outTopic: string } | undefined
+  /** Headers added to every produced record (one shared object, as Tributary's writer does). */
+  readonly headers?: Record<string, string> | undefined
+  /** The system name in results ("ceiling" or "ceiling-headers"). */
+  readonly system?: string | undefined
 }
 
 const config = JSON.parse(process.argv[2]!) as CeilingConfig
 const kafka = makeKafka(config.bootstrap, "bench-ceiling")
+const extraHeaders = config.headers === undefined
+  ? undefined
+  : Object.fromEntries(Object.entries(config.headers).map(([k, v]) => [k, Buffer.from(v, "utf8")]))
 
 const startCopy = async (topic: string, outTopic: string, groupId: string, onProduced: (n: number) => void) => {
   const producer: Producer = kafka.producer({ allowAutoTopicCreation: false })
@@ -44,11 +53,10 @@ const startCopy = async (topic: string, outTopic: string, groupId: string, onPro
         firstCpu = selfCpuSeconds()
       }
       consumed += batch.messages.length
-      const messages: Array<Message> = batch.messages.map((m) => ({
-        key: m.key,
-        value: m.value,
-        ...(m.headers === undefined ? {} : { headers: m.headers })
-      }))
+      const messages: Array<Message> = batch.messages.map((m) => {
+        const headers = extraHeaders ?? m.headers
+        return { key: m.key, value: m.value, ...(headers === undefined ? {} : { headers }) }
+      })
       for (const chunk of chunkMessages(messages)) {
         await producer.sendBatch({
           topicMessages: [{ topic: outTopic, messages: chunk }],
@@ -93,8 +101,10 @@ const measured = async (run: CeilingRun) => {
   const wallMs = tEnd - first.at
   const cpuSec = cpuEnd - first.cpu
   emitResult({
-    system: "ceiling",
-    impl: "kafkajs eachBatch→sendBatch",
+    system: config.system ?? "ceiling",
+    impl: extraHeaders === undefined
+      ? "kafkajs eachBatch→sendBatch"
+      : "kafkajs eachBatch→sendBatch, + Hopsworks headers",
     tag: run.tag,
     records: expected,
     recordsIn: handle.consumed(),

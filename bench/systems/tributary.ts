@@ -41,6 +41,8 @@ export interface RunSpec {
   readonly outTopic: string
   /** High watermarks of the source topic: the run is done when everything up to them is processed. */
   readonly endOffsets: ReadonlyArray<number>
+  /** Group mode (several processes): the group id shared by every member, chosen by run.ts. */
+  readonly groupId?: string | undefined
 }
 
 export interface ChildConfig {
@@ -49,7 +51,13 @@ export interface ChildConfig {
   readonly cardImpl: "pipeline" | "engine"
   readonly bootstrap: string
   readonly runs: ReadonlyArray<RunSpec>
-  readonly live?: Omit<RunSpec, "endOffsets" | "tag"> | undefined
+  readonly live?: (Omit<RunSpec, "endOffsets" | "tag"> & { readonly groupId?: string | undefined }) | undefined
+  /**
+   * Group mode: this process is one of several members of one consumer group. Each run waits for
+   * "go" on stdin (after printing `BENCH_WAIT <tag>`), reports its local completion on change
+   * (`BENCH_PROGRESS {...}`), and ends when run.ts writes "stop" (the whole group is done).
+   */
+  readonly coordinated?: boolean | undefined
 }
 
 const config = JSON.parse(process.argv[2]!) as ChildConfig
@@ -229,16 +237,120 @@ const measured = (spec: RunSpec) =>
     yield* Fiber.interrupt(fiber).pipe(Effect.timeout("30 seconds"), Effect.ignore)
   }))
 
+// ------------------------------------------------------------------------------------------------
+// group mode: one member of K, coordinated by run.ts over stdin/stdout
+
+const stdinLines: Array<string> = []
+if (config.coordinated === true) {
+  let buf = ""
+  process.stdin.on("data", (d: Buffer) => {
+    buf += d.toString()
+    let i: number
+    while ((i = buf.indexOf("\n")) >= 0) {
+      stdinLines.push(buf.slice(0, i).trim())
+      buf = buf.slice(i + 1)
+    }
+  })
+}
+const takeLine = (line: string) => {
+  const i = stdinLines.indexOf(line)
+  if (i < 0) return false
+  stdinLines.splice(i, 1)
+  return true
+}
+
+/**
+ * The group is done when its commits cover every record up to the end offsets, and this member has
+ * no output left to acknowledge. Commits, not this member's own offsets: a partition may have been
+ * finished by another member before a rebalance handed it over.
+ */
+const groupDone = (s: PipelineStats | undefined, spec: RunSpec, groupId: string) =>
+  Effect.gen(function*() {
+    if (config.pipeline === "transactions" && (s === undefined || s.recordsOut < s.recordsIn)) return false
+    return yield* committedThrough(groupId, spec.topic, spec.endOffsets)
+  })
+
+const member = (spec: RunSpec) =>
+  Effect.scoped(Effect.gen(function*() {
+    const groupId = spec.groupId!
+    process.stdout.write(`BENCH_WAIT ${spec.tag}\n`)
+    while (!takeLine("go")) yield* Effect.sleep("1 millis")
+    const tStart = Date.now()
+    const { fiber, stats } = yield* start(spec, groupId)
+    let tFirst: number | undefined
+    let cpuFirst = 0
+    let done = false
+    let doneAt: number | undefined
+    let cpuDone = 0
+    // Transactions end at this member's last acknowledged output (commits trail it by up to 1 s).
+    let lastOut = 0
+    let lastOutAt: number | undefined
+    let cpuAtLastOut = 0
+    let checkedAt = 0
+    let lastReport = ""
+    while (!takeLine("stop")) {
+      const s = yield* stats
+      if (tFirst === undefined && (s?.recordsIn ?? 0) > 0) {
+        tFirst = Date.now()
+        cpuFirst = selfCpuSeconds()
+      }
+      if ((s?.recordsOut ?? 0) > lastOut) {
+        lastOut = s!.recordsOut
+        lastOutAt = Date.now()
+        cpuAtLastOut = selfCpuSeconds()
+      }
+      if (!done && Date.now() - checkedAt >= 50) {
+        checkedAt = Date.now()
+        if (yield* groupDone(s, spec, groupId)) {
+          done = true
+          const transactions = config.pipeline === "transactions"
+          doneAt = transactions ? lastOutAt : Date.now()
+          cpuDone = transactions && lastOutAt !== undefined ? cpuAtLastOut : selfCpuSeconds()
+        }
+      }
+      const assigned = [...(s?.assigned ?? [])].map((k) => Number(k.slice(k.lastIndexOf(":") + 1))).sort()
+      const report = JSON.stringify({ tag: spec.tag, done, at: doneAt, assigned })
+      if (report !== lastReport) {
+        process.stdout.write(`BENCH_PROGRESS ${report}\n`)
+        lastReport = report
+      }
+      if (fiber.pollUnsafe() !== undefined) return yield* Effect.die(new Error("pipeline stopped early"))
+      yield* Effect.sleep(config.pipeline === "transactions" ? "2 millis" : "10 millis")
+    }
+    const s = yield* stats
+    const cpuSec = tFirst === undefined ? 0 : cpuDone - cpuFirst
+    emitResult({
+      system: `tributary-${config.pipeline}`,
+      impl: config.pipeline === "cards" ? config.cardImpl : "pipeline",
+      tag: spec.tag,
+      pid: process.pid,
+      groupId,
+      recordsIn: s?.recordsIn,
+      recordsOut: s?.recordsOut,
+      deadLettered: s?.deadLettered,
+      late: s?.late,
+      commits: s?.commits,
+      rebalances: s?.rebalances,
+      assigned: [...(s?.assigned ?? [])],
+      startAt: tStart,
+      firstAt: tFirst,
+      doneAt,
+      cpuSec,
+      vmHwmKb: procMemory("self")?.hwmKb
+    })
+    yield* Fiber.interrupt(fiber).pipe(Effect.timeout("30 seconds"), Effect.ignore)
+  }))
+
 const live = (spec: NonNullable<ChildConfig["live"]>) =>
   Effect.scoped(Effect.gen(function*() {
-    const { fiber, stats } = yield* start(spec, `bench-live-${Date.now()}`)
+    const { fiber, stats } = yield* start(spec, spec.groupId ?? `bench-live-${Date.now()}`)
     while (((yield* stats)?.assigned.size ?? 0) === 0) yield* Effect.sleep("20 millis")
     process.stdout.write(`${READY_LINE}\n`)
     yield* Fiber.join(fiber)
   }))
 
 const program = Effect.gen(function*() {
-  for (const spec of config.runs) yield* measured(spec)
+  for (const spec of config.runs) yield* (config.coordinated === true ? member(spec) : measured(spec))
   if (config.live !== undefined) yield* live(config.live)
 }).pipe(
   Effect.provide(kafkaLayer),

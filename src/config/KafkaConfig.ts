@@ -29,6 +29,8 @@ export interface KafkaSettings {
   readonly maxBufferedRecords: number
   readonly maxBytesPerPartition: number
   readonly partitionsConsumedConcurrently: number
+  /** The client behind plain produces: kafkajs (default) or @platformatic/kafka (faster; see PlatformaticSink). */
+  readonly producerClient: "kafkajs" | "platformatic"
 }
 
 const pem = (name: string): Config.Config<Option.Option<Pem>> =>
@@ -69,7 +71,10 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   requestTimeoutMs: Config.Int("KAFKA_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
   maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(10_000)),
   maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
-  partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2))
+  partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2)),
+  producerClient: Config.Literals(["kafkajs", "platformatic"], "KAFKA_PRODUCER_CLIENT").pipe(
+    Config.withDefault("kafkajs" as const)
+  )
 })
 
 export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("tributary/config/KafkaConfig") {
@@ -88,6 +93,7 @@ export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("
         maxBufferedRecords: 10_000,
         maxBytesPerPartition: 4 * 1024 * 1024,
         partitionsConsumedConcurrently: 2,
+        producerClient: "kafkajs",
         ...settings,
         brokers: Option.some(settings.brokers)
       })

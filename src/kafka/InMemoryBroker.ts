@@ -1,5 +1,5 @@
 import { Context, Effect, Layer } from "effect"
-import { type PartitionerArgs, Partitioners } from "kafkajs"
+import type { PartitionerArgs } from "kafkajs"
 import { KafkaAdmin, type TopicSpec } from "./KafkaAdmin.ts"
 import { KafkaError } from "./KafkaError.ts"
 import {
@@ -12,6 +12,7 @@ import {
 } from "./KafkaRecord.ts"
 import { KafkaSink } from "./KafkaSink.ts"
 import { KafkaSource, type SubscribeOptions } from "./KafkaSource.ts"
+import { keyPartitioner } from "./KeyPartitioner.ts"
 import { SubscriptionBuffer } from "./SubscriptionBuffer.ts"
 
 /**
@@ -55,7 +56,7 @@ interface Group {
 export class BrokerState {
   private readonly logs = new Map<string, Array<Array<KafkaRecord>>>()
   private readonly groups = new Map<string, Group>()
-  private readonly partitioner = Partitioners.DefaultPartitioner()
+  private readonly partitioner = keyPartitioner()
   private waiters: Array<() => void> = []
   private nextMemberId = 0
   readonly defaultPartitions: number

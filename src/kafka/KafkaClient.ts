@@ -12,6 +12,9 @@ import { type KafkaError, kafkaError } from "./KafkaError.ts"
 export class KafkaClient extends Context.Service<KafkaClient, {
   readonly kafka: Kafka
   readonly brokers: ReadonlyArray<string>
+  /** The resolved TLS and SASL options (PEM files read), for a second client on the same cluster. */
+  readonly ssl: KafkaJsConfig["ssl"]
+  readonly sasl: SASLOptions | undefined
 }>()("tributary/kafka/KafkaClient") {
   static readonly layer = Layer.effect(
     KafkaClient,
@@ -61,7 +64,7 @@ export class KafkaClient extends Context.Service<KafkaClient, {
           Effect.runForkWith(context)(effect.pipe(Effect.annotateLogs({ component: "kafkajs" })))
         }
       })
-      return KafkaClient.of({ kafka, brokers })
+      return KafkaClient.of({ kafka, brokers, ssl, sasl })
     })
   )
 

@@ -6,11 +6,17 @@ import { KafkaClient } from "./KafkaClient.ts"
 import type { KafkaError } from "./KafkaError.ts"
 import { KafkaSink } from "./KafkaSink.ts"
 import { KafkaSource } from "./KafkaSource.ts"
+import { platformaticSinkLayer } from "./PlatformaticSink.ts"
 
 export type KafkaServices = KafkaSource | KafkaSink | KafkaAdmin
 
+/** The sink on the client KAFKA_PRODUCER_CLIENT names (kafkajs unless set). */
+export const kafkaSinkLayer = Layer.unwrap(
+  Effect.map(KafkaConfig, (s) => (s.producerClient === "platformatic" ? platformaticSinkLayer : KafkaSink.layer))
+)
+
 /** The kafkajs-backed services for the configured cluster, waiting (with backoff) until it answers. */
-export const kafkaLive = Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+export const kafkaLive = Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
   Layer.provide(Layer.effectDiscard(KafkaClient.awaitReady())),
   Layer.provideMerge(KafkaClient.layer),
   Layer.provide(KafkaConfig.layer)

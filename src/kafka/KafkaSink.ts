@@ -1,8 +1,9 @@
 import { Context, Effect, Layer, type Scope } from "effect"
-import { CompressionTypes, type Message, Partitioners, type Producer, type TopicMessages } from "kafkajs"
+import { CompressionTypes, type Message, type Producer, type TopicMessages } from "kafkajs"
 import { KafkaClient } from "./KafkaClient.ts"
 import { type KafkaError, kafkaError } from "./KafkaError.ts"
 import type { CommitOffset, OutgoingRecord } from "./KafkaRecord.ts"
+import { keyPartitioner } from "./KeyPartitioner.ts"
 
 /** Produces records and, atomically, the consumer offsets that led to them (Kafka transactions). */
 export interface TransactionalProducer {
@@ -16,70 +17,78 @@ export interface TransactionalProducer {
   ) => Effect.Effect<void, KafkaError>
 }
 
+/** The kafkajs implementation of KafkaSink, for the default layer and for backends that reuse its transactions. */
+export const makeKafkajsSink: Effect.Effect<
+  {
+    readonly send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, KafkaError>
+    readonly transactional: (transactionalId: string) => Effect.Effect<TransactionalProducer, KafkaError, Scope.Scope>
+  },
+  KafkaError,
+  KafkaClient | Scope.Scope
+> = Effect.gen(function*() {
+  const { kafka } = yield* KafkaClient
+  const producer = yield* connected(
+    kafka.producer({ allowAutoTopicCreation: true, createPartitioner: keyPartitioner }),
+    "producer connect"
+  )
+
+  const send = (records: ReadonlyArray<OutgoingRecord>) =>
+    records.length === 0 ? Effect.void : Effect.tryPromise({
+      try: async () => {
+        for (const chunk of chunksBySize(records)) {
+          await producer.sendBatch({
+            topicMessages: toTopicMessages(chunk),
+            acks: -1,
+            compression: CompressionTypes.None
+          })
+        }
+      },
+      catch: kafkaError("produce")
+    })
+
+  const transactional = Effect.fn("KafkaSink.transactional")(function*(transactionalId: string) {
+    const txProducer = yield* connected(
+      kafka.producer({
+        transactionalId,
+        idempotent: true,
+        maxInFlightRequests: 1,
+        allowAutoTopicCreation: true,
+        createPartitioner: keyPartitioner
+      }),
+      "transactional producer connect"
+    )
+    const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, offsets }) =>
+      Effect.tryPromise({
+        try: async () => {
+          const tx = await txProducer.transaction()
+          try {
+            for (const chunk of chunksBySize(records)) {
+              await tx.sendBatch({ topicMessages: toTopicMessages(chunk), acks: -1 })
+            }
+            if (offsets.length > 0) {
+              await tx.sendOffsets({ consumerGroupId: groupId, topics: groupByTopic(offsets) })
+            }
+            await tx.commit()
+          } catch (error) {
+            await tx.abort().catch(() => undefined)
+            throw error
+          }
+        },
+        catch: kafkaError("transaction")
+      })
+    return { sendAndCommit }
+  })
+
+  return { send, transactional }
+})
+
 export class KafkaSink extends Context.Service<KafkaSink, {
   /** Batched produce; resolves when every record is acknowledged by all in-sync replicas. */
   readonly send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, KafkaError>
   readonly transactional: (transactionalId: string) => Effect.Effect<TransactionalProducer, KafkaError, Scope.Scope>
 }>()("tributary/kafka/KafkaSink") {
-  static readonly layer = Layer.effect(
-    KafkaSink,
-    Effect.gen(function*() {
-      const { kafka } = yield* KafkaClient
-      const producer = yield* connected(
-        kafka.producer({ allowAutoTopicCreation: true, createPartitioner: Partitioners.DefaultPartitioner }),
-        "producer connect"
-      )
-
-      const send = (records: ReadonlyArray<OutgoingRecord>) =>
-        records.length === 0 ? Effect.void : Effect.tryPromise({
-          try: async () => {
-            for (const chunk of chunksBySize(records)) {
-              await producer.sendBatch({
-                topicMessages: toTopicMessages(chunk),
-                acks: -1,
-                compression: CompressionTypes.None
-              })
-            }
-          },
-          catch: kafkaError("produce")
-        })
-
-      const transactional = Effect.fn("KafkaSink.transactional")(function*(transactionalId: string) {
-        const txProducer = yield* connected(
-          kafka.producer({
-            transactionalId,
-            idempotent: true,
-            maxInFlightRequests: 1,
-            allowAutoTopicCreation: true,
-            createPartitioner: Partitioners.DefaultPartitioner
-          }),
-          "transactional producer connect"
-        )
-        const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, offsets }) =>
-          Effect.tryPromise({
-            try: async () => {
-              const tx = await txProducer.transaction()
-              try {
-                for (const chunk of chunksBySize(records)) {
-                  await tx.sendBatch({ topicMessages: toTopicMessages(chunk), acks: -1 })
-                }
-                if (offsets.length > 0) {
-                  await tx.sendOffsets({ consumerGroupId: groupId, topics: groupByTopic(offsets) })
-                }
-                await tx.commit()
-              } catch (error) {
-                await tx.abort().catch(() => undefined)
-                throw error
-              }
-            },
-            catch: kafkaError("transaction")
-          })
-        return { sendAndCommit }
-      })
-
-      return KafkaSink.of({ send, transactional })
-    })
-  )
+  /** kafkajs for everything (the default client). */
+  static readonly layer = Layer.effect(KafkaSink, Effect.map(makeKafkajsSink, KafkaSink.of))
 }
 
 const connected = (producer: Producer, operation: string) =>

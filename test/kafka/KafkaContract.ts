@@ -5,6 +5,7 @@ import type { KafkaError } from "../../src/kafka/KafkaError.ts"
 import type { KafkaRecord, SourceEvent } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { KafkaSource, type Subscription } from "../../src/kafka/KafkaSource.ts"
+import { partitionForKey } from "../../src/kafka/KeyPartitioner.ts"
 import { uniqueName } from "../support/TestKafka.ts"
 
 type KafkaServices = KafkaSource | KafkaSink | KafkaAdmin
@@ -85,6 +86,10 @@ export const kafkaContract = (
           for (const [, rs] of firstByPartition) {
             rs.forEach((r, i) => assert.strictEqual(r.offset, String(i), "offsets in order from 0"))
             rs.forEach((r) => assert.strictEqual(r.headers["seq"]?.toString(), r.value?.toString()))
+            const sent = rs.map((r) => Number(r.value!.toString()))
+            assert.deepStrictEqual(sent, sent.toSorted((a, b) => a - b), "send order kept within the partition")
+            // Keys land where Java clients would put them (murmur2), whichever client produced them.
+            rs.forEach((r) => assert.strictEqual(r.partition, partitionForKey(r.key!, 3), `key ${r.key}`))
           }
           const committed = yield* admin.committedOffsets(groupId, topic)
           assert.deepStrictEqual(

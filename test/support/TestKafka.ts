@@ -4,15 +4,17 @@ import { inject } from "vitest"
 import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
-import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { kafkaSinkLayer } from "../../src/kafka/KafkaLayer.ts"
 import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 
 /** The real local broker started by scripts/kafka.sh (see test/support/globalSetup.ts). */
 export const kafkaBootstrap = (): string => inject("kafkaBootstrap")
 
-/** KafkaSource, KafkaSink, KafkaAdmin over the real local broker. */
-export const realKafkaLayer = (settings: { readonly maxBufferedRecords?: number } = {}) =>
-  Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+/** KafkaSource, KafkaSink (on the client `producerClient` names, kafkajs by default), KafkaAdmin over the real local broker. */
+export const realKafkaLayer = (
+  settings: { readonly maxBufferedRecords?: number; readonly producerClient?: "kafkajs" | "platformatic" } = {}
+) =>
+  Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
     Layer.provideMerge(KafkaClient.layer),
     Layer.provideMerge(KafkaConfig.layerWith({ brokers: [kafkaBootstrap()], ...settings }))
   )

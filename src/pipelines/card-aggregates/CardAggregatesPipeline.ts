@@ -36,9 +36,9 @@ import {
   CardTransaction
 } from "../../domain/CardTransaction.ts"
 import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import type { FeatureGroupSpec } from "../../hopsworks/HopsworksClient.ts"
 import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
+import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import {
   Aggregator,
   type Firing,
@@ -181,6 +181,7 @@ export const runCardAggregatesPipeline = Effect.fn("CardAggregatesPipeline.run")
       }
     },
     // A small, bounded set of values for the dashboard's bar chart.
-    afterWrite: (rows) => stats.tallyAll("cards by transactions per window", rows, (r) => String(r["num_trans_per_10m"]))
+    afterWrite: (rows) =>
+      stats.tallyAll("cards by transactions per window", rows, (r) => String(r["num_trans_per_10m"]))
   })
 })
