@@ -55,7 +55,11 @@ const params = {
   cardImpl: (flags.get("card-impl") ?? "pipeline") as "pipeline" | "engine",
   flinkParallelism: num("flink-parallelism", 2),
   /** Tributary processes in one consumer group per measurement (its scale-out model), like Flink's parallelism. */
-  tributaryProcesses: Math.max(1, num("tributary-processes", 2)),
+  tributaryProcesses: Math.max(1, num("tributary-processes", 1)),
+  /** Also run the transactions pipeline with KAFKA_PRODUCER_CLIENT=platformatic. */
+  platformatic: !flags.has("skip-platformatic"),
+  /** The producer client of the profiled run. */
+  profileClient: (flags.get("profile-client") ?? "kafkajs") as "kafkajs" | "platformatic",
   flinkCheckpointMs: num("flink-checkpoint-ms", 1000),
   acks: -1
 }
@@ -240,7 +244,8 @@ const tributaryGroup = async (
   name: string,
   pipeline: "transactions" | "cards",
   runs: ReadonlyArray<GroupRunSpec>,
-  processes: number
+  processes: number,
+  producerClient: "kafkajs" | "platformatic" = "kafkajs"
 ): Promise<ChildRun & { procPeakRssMaxKb: number | undefined }> => {
   const groupIds = new Map(runs.map((r) => [r.tag, `bench-${r.tag}-${runId}-${name}-g${processes}`]))
   const waiting = new Set<number>()
@@ -300,6 +305,7 @@ const tributaryGroup = async (
         cardImpl: params.cardImpl,
         bootstrap: params.bootstrap,
         coordinated: true,
+        producerClient,
         runs: runs.map((r) => ({ ...r, groupId: groupIds.get(r.tag) }))
       },
       [],
@@ -710,31 +716,34 @@ const main = async () => {
   }
   const throughput: Record<string, Measured> = {}
 
-  // ---- transactions: Tributary
-  {
-    const projects = { warmup: `bench_${runId}_txw`, measured: `bench_${runId}_tx` }
+  // ---- transactions: Tributary (default kafkajs producer, then the @platformatic/kafka one)
+  const tributaryTransactions = async (system: string, label: string, producerClient: "kafkajs" | "platformatic") => {
+    const projects = { warmup: `bench_${runId}_${label}w`, measured: `bench_${runId}_${label}` }
     await outTopic(`${projects.warmup}_onlinefs`)
     const out = await outTopic(`${projects.measured}_onlinefs`)
     const config = {
       pipeline: "transactions",
       cardImpl: params.cardImpl,
       bootstrap: params.bootstrap,
+      producerClient,
       runs: [
         { tag: "warmup", topic: topic("tx-warm"), project: projects.warmup, outTopic: "", endOffsets: ends.txWarm },
         { tag: "measured", topic: topic("tx-in"), project: projects.measured, outTopic: "", endOffsets: ends.txIn }
       ]
     }
     const K = params.tributaryProcesses
-    log(`tributary transactions (${K} process${K > 1 ? "es, one consumer group" : ""})…`)
-    throughput["tributary-transactions"] = await finish(
+    log(`${system} (${producerClient} producer, ${K} process${K > 1 ? "es, one consumer group" : ""})…`)
+    throughput[system] = await finish(
       admin,
-      "tributary-transactions",
+      system,
       K > 1
-        ? await tributaryGroup("tributary-transactions", "transactions", config.runs, K)
-        : await nodeChild("tributary-transactions", "tributary.ts", config).done,
+        ? await tributaryGroup(system, "transactions", config.runs, K, producerClient)
+        : await nodeChild(system, "tributary.ts", config).done,
       out
     )
   }
+  await tributaryTransactions("tributary-transactions", "tx", "kafkajs")
+  if (params.platformatic) await tributaryTransactions("tributary-transactions-platformatic", "txp", "platformatic")
 
   // ---- transactions: Flink
   if (!params.skipFlink) {
@@ -882,11 +891,12 @@ const main = async () => {
     mkdirSync(dir, { recursive: true })
     const project = `bench_${runId}_prof`
     await outTopic(`${project}_onlinefs`)
-    log("profiling tributary transactions (node --cpu-prof)…")
+    log(`profiling tributary transactions, ${params.profileClient} producer (node --cpu-prof)…`)
     const run = await nodeChild("tributary-profile", "tributary.ts", {
       pipeline: "transactions",
       cardImpl: params.cardImpl,
       bootstrap: params.bootstrap,
+      producerClient: params.profileClient,
       runs: [{ tag: "measured", topic: topic("tx-in"), project, outTopic: "", endOffsets: ends.txIn }]
     }, ["--cpu-prof", `--cpu-prof-dir=${dir}`]).done
     const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
@@ -917,11 +927,16 @@ const main = async () => {
     transactionsVsFlink: ratio(rps("tributary-transactions"), rps("flink-transactions")),
     transactionsVsCeiling: ratio(rps("tributary-transactions"), rps("ceiling")),
     transactionsVsCeilingWithHeaders: ratio(rps("tributary-transactions"), rps("ceiling-headers")),
+    // The same pipeline with KAFKA_PRODUCER_CLIENT=platformatic.
+    transactionsPlatformaticVsFlink: ratio(rps("tributary-transactions-platformatic"), rps("flink-transactions")),
+    transactionsPlatformaticVsCeiling: ratio(rps("tributary-transactions-platformatic"), rps("ceiling")),
     cardAggregatesVsFlink: ratio(rps("tributary-cards"), rps("flink-cards")),
     perCpuSecond: {
       transactionsVsFlink: ratio(rpc("tributary-transactions"), rpc("flink-transactions")),
       transactionsVsCeiling: ratio(rpc("tributary-transactions"), rpc("ceiling")),
       transactionsVsCeilingWithHeaders: ratio(rpc("tributary-transactions"), rpc("ceiling-headers")),
+      transactionsPlatformaticVsFlink: ratio(rpc("tributary-transactions-platformatic"), rpc("flink-transactions")),
+      transactionsPlatformaticVsCeiling: ratio(rpc("tributary-transactions-platformatic"), rpc("ceiling")),
       cardAggregatesVsFlink: ratio(rpc("tributary-cards"), rpc("flink-cards"))
     },
     latencyP99: Object.fromEntries(params.latencyFractions.map((f) => {

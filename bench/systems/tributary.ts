@@ -16,6 +16,7 @@ import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
+import { kafkaSinkLayer } from "../../src/kafka/KafkaLayer.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../../src/observability/PipelineStats.ts"
@@ -58,9 +59,13 @@ export interface ChildConfig {
    * (`BENCH_PROGRESS {...}`), and ends when run.ts writes "stop" (the whole group is done).
    */
   readonly coordinated?: boolean | undefined
+  /** The client behind plain produces (KAFKA_PRODUCER_CLIENT); kafkajs when unset. */
+  readonly producerClient?: "kafkajs" | "platformatic" | undefined
 }
 
 const config = JSON.parse(process.argv[2]!) as ChildConfig
+// The feature store builds its own sink (on the cluster Hopsworks names) and reads this variable.
+process.env["KAFKA_PRODUCER_CLIENT"] = config.producerClient ?? "kafkajs"
 
 const deadLetters: DeadLetterSettings = { policy: "dead-letter", topic: Option.none() }
 
@@ -127,9 +132,13 @@ const pipelineFor = (topic: string, groupId: string, outTopic: string) =>
 
 const statsName = config.pipeline === "transactions" ? "transactions" : "card-aggregates"
 
-const kafkaLayer = Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+const kafkaLayer = Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
   Layer.provideMerge(KafkaClient.layer),
-  Layer.provideMerge(KafkaConfig.layerWith({ brokers: [config.bootstrap], clientId: "tributary-bench" }))
+  Layer.provideMerge(KafkaConfig.layerWith({
+    brokers: [config.bootstrap],
+    clientId: "tributary-bench",
+    producerClient: config.producerClient ?? "kafkajs"
+  }))
 )
 
 /** Starts the pipeline for `spec` with its own local Hopsworks project and stats registry. */

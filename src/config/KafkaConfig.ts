@@ -47,6 +47,11 @@ const brokerList = Config.String("KAFKA_BOOTSTRAP_SERVERS").pipe(
   Config.map((s) => s.split(",").map((b) => b.trim()).filter((b) => b.length > 0))
 )
 
+/** KAFKA_PRODUCER_CLIENT: also read on its own by the feature store, whose Kafka cluster Hopsworks names. */
+export const producerClientConfig = Config.Literals(["kafkajs", "platformatic"], "KAFKA_PRODUCER_CLIENT").pipe(
+  Config.withDefault("kafkajs" as const)
+)
+
 export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   brokers: Config.option(brokerList),
   clientId: Config.String("KAFKA_CLIENT_ID").pipe(Config.withDefault("tributary")),
@@ -72,9 +77,7 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(10_000)),
   maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
   partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2)),
-  producerClient: Config.Literals(["kafkajs", "platformatic"], "KAFKA_PRODUCER_CLIENT").pipe(
-    Config.withDefault("kafkajs" as const)
-  )
+  producerClient: producerClientConfig
 })
 
 export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("tributary/config/KafkaConfig") {

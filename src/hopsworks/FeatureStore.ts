@@ -1,7 +1,8 @@
 import { Context, Effect, Layer, Option, Redacted } from "effect"
-import { KafkaConfig } from "../config/KafkaConfig.ts"
+import { KafkaConfig, type KafkaSettings, producerClientConfig } from "../config/KafkaConfig.ts"
 import { KafkaClient } from "../kafka/KafkaClient.ts"
 import type { KafkaError } from "../kafka/KafkaError.ts"
+import { kafkaSinkLayer } from "../kafka/KafkaLayer.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
 import { makeFeatureGroupEncoder } from "./FeatureGroupWriter.ts"
 import {
@@ -39,8 +40,12 @@ export class FeatureStore extends Context.Service<FeatureStore, {
       yield* Effect.logInfo(
         `feature store Kafka: ${connection.bootstrapServers.join(",")} (${connection.securityProtocol})`
       )
+      const producerClient = yield* producerClientConfig
       const sink = yield* Layer.build(
-        KafkaSink.layer.pipe(Layer.provide(KafkaClient.layer), Layer.provide(featureStoreKafkaConfig(connection)))
+        kafkaSinkLayer.pipe(
+          Layer.provide(KafkaClient.layer),
+          Layer.provideMerge(featureStoreKafkaConfig(connection, producerClient))
+        )
       ).pipe(Effect.map(Context.get(KafkaSink)))
       return FeatureStore.of({
         featureGroup: (spec) =>
@@ -76,10 +81,11 @@ export const writerFor = (
   }
 }
 
-const featureStoreKafkaConfig = (connection: KafkaConnection) =>
+const featureStoreKafkaConfig = (connection: KafkaConnection, producerClient: KafkaSettings["producerClient"]) =>
   KafkaConfig.layerWith({
     brokers: connection.bootstrapServers,
     clientId: "tributary-feature-store",
+    producerClient,
     ssl: Option.map(connection.tls, (tls) => ({
       ca: Option.some({ _tag: "Inline" as const, pem: redactedText(tls.ca) }),
       cert: Option.some({ _tag: "Inline" as const, pem: redactedText(tls.cert) }),
