@@ -41,12 +41,14 @@ export class FeatureStore extends Context.Service<FeatureStore, {
         `feature store Kafka: ${connection.bootstrapServers.join(",")} (${connection.securityProtocol})`
       )
       const producerClient = yield* producerClientConfig
-      const sink = yield* Layer.build(
+      // Fresh: layers are memoised by identity, and the service's own KafkaClient/KafkaSink (on the
+      // source cluster) must not stand in for the ones on the cluster Hopsworks names.
+      const sink = yield* Layer.build(Layer.fresh(
         kafkaSinkLayer.pipe(
           Layer.provide(KafkaClient.layer),
           Layer.provideMerge(featureStoreKafkaConfig(connection, producerClient))
         )
-      ).pipe(Effect.map(Context.get(KafkaSink)))
+      )).pipe(Effect.map(Context.get(KafkaSink)))
       return FeatureStore.of({
         featureGroup: (spec) =>
           Effect.gen(function*() {

@@ -12,11 +12,20 @@ export const kafkaBootstrap = (): string => inject("kafkaBootstrap")
 
 /** KafkaSource, KafkaSink (on the client `producerClient` names, kafkajs by default), KafkaAdmin over the real local broker. */
 export const realKafkaLayer = (
-  settings: { readonly maxBufferedRecords?: number; readonly producerClient?: "kafkajs" | "platformatic" } = {}
+  settings: {
+    readonly maxBufferedRecords?: number
+    readonly producerClient?: "kafkajs" | "platformatic"
+    /** Another broker than the shared test one. */
+    readonly brokers?: ReadonlyArray<string>
+  } = {}
 ) =>
-  Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
-    Layer.provideMerge(KafkaClient.layer),
-    Layer.provideMerge(KafkaConfig.layerWith({ brokers: [kafkaBootstrap()], ...settings }))
+  // Fresh: layers are memoised by identity, so a nested provide would otherwise reuse an outer one's
+  // clients (built with other settings).
+  Layer.fresh(
+    Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
+      Layer.provideMerge(KafkaClient.layer),
+      Layer.provideMerge(KafkaConfig.layerWith({ ...settings, brokers: settings.brokers ?? [kafkaBootstrap()] }))
+    )
   )
 
 /** Topic and group names no other test (or earlier run) uses. */

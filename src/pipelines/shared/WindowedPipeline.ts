@@ -2,7 +2,7 @@ import { Clock, Effect, Stream } from "effect"
 import type { DeadLetterSettings } from "../../config/PipelineConfig.ts"
 import type { MalformedRecord } from "../../domain/MalformedRecord.ts"
 import type { KafkaError } from "../../kafka/KafkaError.ts"
-import type { CommitOffset, KafkaRecord, OutgoingRecord, SourceEvent } from "../../kafka/KafkaRecord.ts"
+import type { CommitOffset, KafkaRecord, OutgoingRecord, SourceEvent, TopicPartition } from "../../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../kafka/KafkaSink.ts"
 import { KafkaSource } from "../../kafka/KafkaSource.ts"
 import { PipelineRegistry, type Topology } from "../../observability/PipelineStats.ts"
@@ -49,6 +49,12 @@ export interface WindowedPipeline<A, K, V, Out, E = never, R = never> {
   readonly topology?: Partial<Topology> | undefined
   /** At-least-once output: checkpoints are committed at most this often (default 1 s), and on shutdown. */
   readonly commitIntervalMs?: number | undefined
+  /**
+   * At-least-once output: writes in flight at once (default 2: the next batch goes through the engine
+   * while the previous output awaits its acknowledgement). Checkpoints are still marked in batch order.
+   * Transactional output always runs one transaction at a time.
+   */
+  readonly maxInFlight?: number | undefined
   /** Partitions consumed concurrently (default KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY). */
   readonly parallelism?: number | undefined
   /** Runs once per output, with its rows, after the output was acknowledged or committed (dashboard tallies). */
@@ -81,7 +87,9 @@ export const decodeCheckpointMetadata = (metadata: string | undefined): AssignOp
  * Runs decode → event-time windows → output. Per batch: malformed records to the dead-letter policy,
  * valid ones into the engine, fired windows to the output, late records counted (and to `lateTopic`),
  * then the partition's checkpoint (safe offset + watermark metadata) is committed — after the output
- * is acknowledged, or inside the same Kafka transaction. A timer feeds processing time so quiet
+ * is acknowledged, or inside the same Kafka transaction. The engine runs batch after batch while up to
+ * `maxInFlight` outputs await their acknowledgement; checkpoints are marked strictly in batch order, so a
+ * commit never covers an output that is not yet acknowledged. A timer feeds processing time so quiet
  * partitions still close their windows.
  */
 export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
@@ -149,13 +157,24 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
         ? stats.written(rows)
         : Effect.andThen(stats.written(rows), pipeline.afterWrite(rows))
 
-    /** Emits fired windows and commits the given partitions' checkpoints, in the order the mode requires. */
-    const emitAndCommit = (fired: ReadonlyArray<Firing<K, Out>>, partitions: ReadonlyArray<number>) =>
+    /**
+     * Output of one engine step: fired windows plus the checkpoints taken right after the step (the
+     * engine moves on before the output is acknowledged, so they are captured here).
+     */
+    const step = (fired: ReadonlyArray<Firing<K, Out>>, partitions: ReadonlyArray<number>): Step<K, Out> => ({
+      _tag: "Emit",
+      fired,
+      offsets: checkpoints(partitions)
+    })
+
+    /** Emits fired windows: the transaction commits the checkpoints itself; otherwise returns them to mark. */
+    const emit = (emitStep: Step<K, Out>): Effect.Effect<Step<K, Out>, KafkaError | E, R> =>
       Effect.gen(function*() {
-        const offsets = checkpoints(partitions)
+        if (emitStep._tag !== "Emit") return emitStep
+        const { fired, offsets } = emitStep
         if (transactional !== undefined && output._tag === "Transactional") {
           const { records, rows } = output.toRecords(fired)
-          if (records.length === 0 && offsets.length === 0) return
+          if (records.length === 0 && offsets.length === 0) return noStep
           const start = yield* Clock.currentTimeMillis
           yield* retryTransient(
             `${pipeline.name} transaction`,
@@ -164,15 +183,29 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
           )
           yield* stats.committed(offsets, (yield* Clock.currentTimeMillis) - start)
           yield* written(rows)
-          return
+          return noStep
         }
         if (output._tag === "AtLeastOnce" && fired.length > 0) {
           yield* written(
             yield* stats.timed("output", retryTransient(`${pipeline.name} write`, output.write(fired), stats))
           )
         }
-        if (offsets.length > 0) yield* committer.mark(offsets)
-      })
+        return emitStep
+      }).pipe(Effect.uninterruptible)
+
+    /** The in-order tail: checkpoints are marked only after their output (and all earlier ones) is acknowledged. */
+    const applyStep = (applied: Step<K, Out>): Effect.Effect<void> => {
+      switch (applied._tag) {
+        case "Emit":
+          return applied.offsets.length > 0 ? committer.mark(applied.offsets) : Effect.void
+        case "Tick":
+          return committer.flushIfDue
+        case "Revoked":
+          return committer.forget(applied.partitions)
+        case "None":
+          return Effect.void
+      }
+    }
 
     const onBatch = (event: Extract<SourceEvent, { _tag: "Batch" }>) =>
       Effect.gen(function*() {
@@ -196,9 +229,9 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
         if (result.late.length > 0) {
           yield* sendLate(result.late, new Map(valid.map((v) => [Number(v.record.offset), v.record])))
         }
-        yield* emitAndCommit(result.fired, firedPartitions(result.fired, event.partition))
+        return step(result.fired, firedPartitions(result.fired, event.partition))
       }).pipe(
-        // A batch that started is finished and committed before shutdown takes effect.
+        // A batch that went into the engine is handed on; its checkpoint is marked only after its output.
         Effect.uninterruptible,
         Effect.annotateLogs({ pipeline: pipeline.name, partition: event.partition })
       )
@@ -206,25 +239,47 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
     const onTick = Effect.gen(function*() {
       const result = engine.onProcessingTime(yield* Clock.currentTimeMillis)
       reportWindows()
-      if (result.fired.length > 0) yield* emitAndCommit(result.fired, firedPartitions(result.fired))
-      yield* committer.flushIfDue
+      return result.fired.length > 0 ? step(result.fired, firedPartitions(result.fired)) : tickStep
     }).pipe(Effect.uninterruptible)
 
-    const onEvent = (event: SourceEvent | "tick"): Effect.Effect<void, MalformedRecord | KafkaError | E, R> => {
+    const onEvent = (
+      event: SourceEvent | "tick"
+    ): Effect.Effect<Step<K, Out>, MalformedRecord | KafkaError | E, R> => {
       if (event === "tick") return onTick
       if (event._tag === "Batch") return onBatch(event)
       if (event._tag === "Revoked") { for (const p of event.partitions) engine.revoke(p.partition) }
       else {
         for (const p of event.partitions) engine.assign(p.partition, decodeCheckpointMetadata(p.committedMetadata))
       }
-      return trackAssignment(stats, event)
+      const revoked: Step<K, Out> = event._tag === "Revoked"
+        ? { _tag: "Revoked", partitions: event.partitions }
+        : noStep
+      return Effect.as(trackAssignment(stats, event), revoked)
     }
 
+    // The engine steps strictly in order; outputs overlap (at-least-once) and are marked in order.
+    const inFlight = output._tag === "Transactional" ? 1 : Math.max(1, pipeline.maxInFlight ?? 2)
     return yield* withCommitTicks(subscription.events, pipeline.tickMs).pipe(
-      Stream.runForEach(onEvent),
+      Stream.mapEffect(onEvent),
+      Stream.mapEffect(emit, { concurrency: inFlight }),
+      Stream.runForEach(applyStep),
       Effect.ensuring(committer.flush)
     )
   })
+
+/** What the in-order tail does after an event went through the engine. */
+type Step<K, Out> =
+  | {
+    readonly _tag: "Emit"
+    readonly fired: ReadonlyArray<Firing<K, Out>>
+    readonly offsets: ReadonlyArray<CommitOffset>
+  }
+  | { readonly _tag: "Tick" }
+  | { readonly _tag: "Revoked"; readonly partitions: ReadonlyArray<TopicPartition> }
+  | { readonly _tag: "None" }
+
+const noStep = { _tag: "None" } as const
+const tickStep = { _tag: "Tick" } as const
 
 /** Partitions whose checkpoint may have moved: those with fired windows, plus the batch's own. */
 const firedPartitions = <K, Out>(fired: ReadonlyArray<Firing<K, Out>>, also?: number): Array<number> => {
