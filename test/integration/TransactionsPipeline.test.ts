@@ -76,11 +76,11 @@ for (const producerClient of ["kafkajs", "platformatic"] as const) {
                 featureGroupVersion: 1,
                 deadLetters: { policy: "dead-letter", topic: Option.none() }
               }).pipe(Effect.scoped, Effect.provide(pipelineLayer(hw, producerClient)), Effect.forkChild)
-              const fgRecords = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
-              const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= malformed.length)
+              const rows = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
+              const deadLetters = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= malformed.length)
               yield* Effect.sleep("1 second")
               yield* Fiber.interrupt(pipeline)
-              return [fgRecords, dlq] as const
+              return [rows, deadLetters] as const
             })
           )
           // Rows and dead letters really went through the configured client.
