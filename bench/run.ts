@@ -803,17 +803,18 @@ const main = async () => {
     throughput["ceiling-headers"] = await finish(admin, "ceiling-headers", run, out)
   }
 
-  // ---- card aggregates: Tributary
-  {
-    const projects = { warmup: `bench_${runId}_cardw`, measured: `bench_${runId}_card` }
+  // ---- card aggregates: Tributary (default kafkajs producer, then the @platformatic/kafka one)
+  const tributaryCards = async (system: string, label: string, producerClient: "kafkajs" | "platformatic") => {
+    const projects = { warmup: `bench_${runId}_${label}w`, measured: `bench_${runId}_${label}` }
     await outTopic(`${projects.warmup}_onlinefs`)
     await outTopic(`${projects.measured}_onlinefs`)
-    const outWarm = await outTopic(topic("tributary-cards-warm-out"))
-    const outEngine = await outTopic(topic("tributary-cards-out"))
+    const outWarm = await outTopic(topic(`${system}-warm-out`))
+    const outEngine = await outTopic(topic(`${system}-out`))
     const config = {
       pipeline: "cards",
       cardImpl: params.cardImpl,
       bootstrap: params.bootstrap,
+      producerClient,
       runs: [
         {
           tag: "warmup",
@@ -832,17 +833,23 @@ const main = async () => {
       ]
     }
     const K = params.tributaryProcesses
-    log(`tributary card aggregates (${params.cardImpl}, ${K} process${K > 1 ? "es, one consumer group" : ""})…`)
+    log(
+      `${system} (${params.cardImpl}, ${producerClient} producer, ${K} process${
+        K > 1 ? "es, one consumer group" : ""
+      })…`
+    )
     const run = K > 1
-      ? await tributaryGroup("tributary-cards", "cards", config.runs, K)
-      : await nodeChild("tributary-cards", "tributary.ts", config).done
-    throughput["tributary-cards"] = await finish(
+      ? await tributaryGroup(system, "cards", config.runs, K, producerClient)
+      : await nodeChild(system, "tributary.ts", config).done
+    throughput[system] = await finish(
       admin,
-      "tributary-cards",
+      system,
       run,
       params.cardImpl === "engine" ? outEngine : `${projects.measured}_onlinefs`
     )
   }
+  await tributaryCards("tributary-cards", "card", "kafkajs")
+  if (params.platformatic) await tributaryCards("tributary-cards-platformatic", "cardp", "platformatic")
 
   // ---- card aggregates: Flink
   if (!params.skipFlink) {
@@ -931,13 +938,15 @@ const main = async () => {
     transactionsPlatformaticVsFlink: ratio(rps("tributary-transactions-platformatic"), rps("flink-transactions")),
     transactionsPlatformaticVsCeiling: ratio(rps("tributary-transactions-platformatic"), rps("ceiling")),
     cardAggregatesVsFlink: ratio(rps("tributary-cards"), rps("flink-cards")),
+    cardAggregatesPlatformaticVsFlink: ratio(rps("tributary-cards-platformatic"), rps("flink-cards")),
     perCpuSecond: {
       transactionsVsFlink: ratio(rpc("tributary-transactions"), rpc("flink-transactions")),
       transactionsVsCeiling: ratio(rpc("tributary-transactions"), rpc("ceiling")),
       transactionsVsCeilingWithHeaders: ratio(rpc("tributary-transactions"), rpc("ceiling-headers")),
       transactionsPlatformaticVsFlink: ratio(rpc("tributary-transactions-platformatic"), rpc("flink-transactions")),
       transactionsPlatformaticVsCeiling: ratio(rpc("tributary-transactions-platformatic"), rpc("ceiling")),
-      cardAggregatesVsFlink: ratio(rpc("tributary-cards"), rpc("flink-cards"))
+      cardAggregatesVsFlink: ratio(rpc("tributary-cards"), rpc("flink-cards")),
+      cardAggregatesPlatformaticVsFlink: ratio(rpc("tributary-cards-platformatic"), rpc("flink-cards"))
     },
     latencyP99: Object.fromEntries(params.latencyFractions.map((f) => {
       const p99 = (s: string) => latency.find((l) => l.system === s && l.fraction === f)?.e2eMs["p99"] ?? undefined

@@ -216,44 +216,47 @@ describe("resilience of the transactions pipeline", () => {
     240_000
   )
 
-  it.live(
-    "the broker stopped and restarted while the service runs: it reconnects and loses nothing",
-    () =>
-      Effect.gen(function*() {
-        const hw = yield* localHopsworks(restartBroker.address)
-        const topic = uniqueName("restart")
-        const groupId = uniqueName("restart-group")
-        const first = simulateTransactions(5_000, 0, 11)
-        const second = simulateTransactions(5_000, 0, 12)
-        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
-        yield* produceRecords(topic, first)
-        const service = startService(
-          ["run", "transactions"],
-          transactionsServiceEnv(restartBroker.address, hw, topic, groupId)
-        )
-        yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
-        yield* awaitCommitted(groupId, topic, first.length)
-
-        restartBroker.run("stop")
-        yield* Effect.sleep("5 seconds")
-        assert.strictEqual(service.child.exitCode, null, "the service survives the broker outage")
-        restartBroker.run("start")
-        yield* produceRecords(topic, second).pipe(Effect.retry({ schedule: Schedule.spaced("1 second"), times: 30 }))
-        yield* awaitCommitted(groupId, topic, first.length + second.length, "180 seconds")
-
-        const ids = new Set((yield* featureRows(hw)).map((r) => String(r["transaction_id"])))
-        for (const t of validTransactions([...first, ...second])) assert.isTrue(ids.has(t.transaction_id))
-        service.child.kill("SIGTERM")
-        assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
-      }).pipe(
-        Effect.scoped,
-        Effect.provide(
-          Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
-            Layer.provideMerge(KafkaClient.layer),
-            Layer.provideMerge(KafkaConfig.layerWith({ brokers: [restartBroker.address] }))
+  // Both producer clients: each must ride out the outage (reconnect, no crash on connection errors).
+  for (const producerClient of ["kafkajs", "platformatic"] as const) {
+    it.live(
+      `the broker stopped and restarted while the service runs (${producerClient} producer): it reconnects and loses nothing`,
+      () =>
+        Effect.gen(function*() {
+          const hw = yield* localHopsworks(restartBroker.address)
+          const topic = uniqueName("restart")
+          const groupId = uniqueName("restart-group")
+          const first = simulateTransactions(5_000, 0, 11)
+          const second = simulateTransactions(5_000, 0, 12)
+          yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
+          yield* produceRecords(topic, first)
+          const service = startService(
+            ["run", "transactions"],
+            transactionsServiceEnv(restartBroker.address, hw, topic, groupId, { KAFKA_PRODUCER_CLIENT: producerClient })
           )
-        )
-      ),
-    360_000
-  )
+          yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
+          yield* awaitCommitted(groupId, topic, first.length)
+
+          restartBroker.run("stop")
+          yield* Effect.sleep("5 seconds")
+          assert.strictEqual(service.child.exitCode, null, "the service survives the broker outage")
+          restartBroker.run("start")
+          yield* produceRecords(topic, second).pipe(Effect.retry({ schedule: Schedule.spaced("1 second"), times: 30 }))
+          yield* awaitCommitted(groupId, topic, first.length + second.length, "180 seconds")
+
+          const ids = new Set((yield* featureRows(hw)).map((r) => String(r["transaction_id"])))
+          for (const t of validTransactions([...first, ...second])) assert.isTrue(ids.has(t.transaction_id))
+          service.child.kill("SIGTERM")
+          assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
+        }).pipe(
+          Effect.scoped,
+          Effect.provide(
+            Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
+              Layer.provideMerge(KafkaClient.layer),
+              Layer.provideMerge(KafkaConfig.layerWith({ brokers: [restartBroker.address] }))
+            )
+          )
+        ),
+      360_000
+    )
+  }
 })

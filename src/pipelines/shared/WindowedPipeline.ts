@@ -50,11 +50,11 @@ export interface WindowedPipeline<A, K, V, Out, E = never, R = never> {
   /** At-least-once output: checkpoints are committed at most this often (default 1 s), and on shutdown. */
   readonly commitIntervalMs?: number | undefined
   /**
-   * At-least-once output: writes in flight at once (default 2: the next batch goes through the engine
-   * while the previous output awaits its acknowledgement). Checkpoints are still marked in batch order.
-   * Transactional output always runs one transaction at a time.
+   * Engine steps that may run ahead of the output (default 1: the next batch goes through the engine
+   * while the previous output awaits its acknowledgement). Outputs are still written one after another,
+   * in order: a newer window of a key must never be overwritten by an older one in an upserting sink.
    */
-  readonly maxInFlight?: number | undefined
+  readonly aheadOfOutput?: number | undefined
   /** Partitions consumed concurrently (default KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY). */
   readonly parallelism?: number | undefined
   /** Runs once per output, with its rows, after the output was acknowledged or committed (dashboard tallies). */
@@ -87,10 +87,10 @@ export const decodeCheckpointMetadata = (metadata: string | undefined): AssignOp
  * Runs decode → event-time windows → output. Per batch: malformed records to the dead-letter policy,
  * valid ones into the engine, fired windows to the output, late records counted (and to `lateTopic`),
  * then the partition's checkpoint (safe offset + watermark metadata) is committed — after the output
- * is acknowledged, or inside the same Kafka transaction. The engine runs batch after batch while up to
- * `maxInFlight` outputs await their acknowledgement; checkpoints are marked strictly in batch order, so a
- * commit never covers an output that is not yet acknowledged. A timer feeds processing time so quiet
- * partitions still close their windows.
+ * is acknowledged, or inside the same Kafka transaction. The engine may run `aheadOfOutput` steps ahead
+ * while an output awaits its acknowledgement; outputs are written one after another and checkpoints
+ * marked in the same order, so a commit never covers an unacknowledged output and a key's windows reach
+ * the sink oldest first. A timer feeds processing time so quiet partitions still close their windows.
  */
 export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
   pipeline: WindowedPipeline<A, K, V, Out, E, R>
@@ -257,11 +257,11 @@ export const runWindowedPipeline = <A, K, V, Out, E = never, R = never>(
       return Effect.as(trackAssignment(stats, event), revoked)
     }
 
-    // The engine steps strictly in order; outputs overlap (at-least-once) and are marked in order.
-    const inFlight = output._tag === "Transactional" ? 1 : Math.max(1, pipeline.maxInFlight ?? 2)
+    // The engine runs ahead of the output by a bounded number of steps; outputs are written in order.
     return yield* withCommitTicks(subscription.events, pipeline.tickMs).pipe(
       Stream.mapEffect(onEvent),
-      Stream.mapEffect(emit, { concurrency: inFlight }),
+      Stream.buffer({ capacity: Math.max(1, pipeline.aheadOfOutput ?? 1) }),
+      Stream.mapEffect(emit),
       Stream.runForEach(applyStep),
       Effect.ensuring(committer.flush)
     )
