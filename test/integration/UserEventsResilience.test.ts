@@ -1,5 +1,5 @@
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer } from "effect"
+import { Deferred, Effect, Fiber, Layer } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
 import { createWriteStream, existsSync, mkdirSync } from "node:fs"
 import { dirname, join } from "node:path"
@@ -69,6 +69,32 @@ const produce = (
     return ids
   })
 
+/**
+ * Keeps publishing batches of `size` events (a pause between them) until `stop` is done, then `after`
+ * more: the service is always killed while input is still arriving, however slowly it starts.
+ */
+const produceUntil = (
+  settings: UserEventsSettings,
+  seed: number,
+  size: number,
+  stop: Deferred.Deferred<void>,
+  after: number
+) =>
+  Effect.gen(function*() {
+    const sink = yield* KafkaSink
+    const simulator = new UserEventsSimulator(seed, 0, 40)
+    const ids: Array<string> = []
+    let remaining = after
+    for (let b = 0; remaining > 0; b++) {
+      const records = simulator.batch(size, Date.UTC(2024, 4, 1, 12) + b * 1_000)
+      for (const r of records) ids.push((JSON.parse(r.value) as { event_id: string }).event_id)
+      yield* sink.send(records.map((r) => ({ topic: settings.topic, key: r.key, value: r.value })))
+      yield* Effect.sleep("100 millis")
+      if (yield* Deferred.isDone(stop)) remaining--
+    }
+    return ids
+  })
+
 /** `node dist/main.js run user-events` as a real child process, configured like the service would be. */
 const startService = (settings: UserEventsSettings, run: number) =>
   Effect.acquireRelease(
@@ -106,12 +132,14 @@ describe("user-events: crashes and Cassandra outages", () => {
       Effect.gen(function*() {
         const settings = testUserEventsSettings()
         yield* (yield* KafkaAdmin).createTopics([{ topic: settings.topic, partitions: 3 }])
-        const producer = yield* Effect.forkChild(produce(settings, 21, 40, 200, "100 millis"))
+        const killed = yield* Deferred.make<void>()
+        const producer = yield* Effect.forkChild(produceUntil(settings, 21, 200, killed, 20))
 
         const first = yield* startService(settings, 1)
-        // Kill only once the service is really writing, while the producer is still going.
+        // Kill only once the service is really writing; the producer goes on for 20 more batches.
         const before = yield* awaitCount(settings, 1_000)
         killNow(first)
+        yield* Deferred.succeed(killed, undefined)
         const ids = yield* Fiber.join(producer)
         const afterKill = yield* rowCount(settings)
         assert.isBelow(before.rows, ids.length, "killed mid-stream")
