@@ -1,12 +1,11 @@
 import { assert, describe, it } from "@effect/vitest"
 import { ConfigProvider, Effect, Exit, Fiber } from "effect"
-import { execFileSync } from "node:child_process"
-import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import { appLayer } from "../../src/cli/AppLayer.ts"
 import { transactionsSettings } from "../../src/config/PipelineConfig.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { runTransactionsPipeline } from "../../src/pipelines/transactions/TransactionsPipeline.ts"
+import { extraBroker } from "../support/ExtraBroker.ts"
 import { readTopic } from "../support/FeatureGroupTopic.ts"
 import { makeLocalHopsworks } from "../support/LocalHopsworks.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
@@ -19,22 +18,15 @@ import {
 
 // Hopsworks names its own Kafka cluster for feature-group rows; here it is a second broker, so rows
 // that went to the service's source cluster instead would be seen missing.
-const root = join(import.meta.dirname, "..", "..")
-const port = 29093
-const featureStoreBroker = `127.0.0.1:${port}`
-const kafka = (command: "start" | "stop") =>
-  execFileSync("bash", [join(root, "scripts", "kafka.sh"), command], {
-    env: { ...process.env, TRIBUTARY_KAFKA_HOME: join(root, ".it", "kafka-fs"), TRIBUTARY_KAFKA_PORT: String(port) },
-    stdio: ["ignore", "pipe", "inherit"],
-    timeout: 150_000
-  }).toString().trim()
+const featureStore = extraBroker("kafka-fs", 29093)
+const featureStoreBroker = featureStore.address
 
 describe("feature-group rows go to the Kafka cluster Hopsworks names (second broker on port 29093)", () => {
   beforeAll(() => {
-    kafka("start")
+    featureStore.run("start")
   }, 160_000)
   afterAll(() => {
-    kafka("stop")
+    featureStore.run("stop")
   }, 60_000)
 
   for (const producerClient of ["kafkajs", "platformatic"] as const) {

@@ -1,6 +1,4 @@
 import { assert, describe, it } from "@effect/vitest"
-import { execFileSync } from "node:child_process"
-import { join } from "node:path"
 import { afterAll, beforeAll } from "vitest"
 import {
   eventually,
@@ -9,23 +7,14 @@ import {
   startObservedService,
   stopService
 } from "../observability/support/ObservedService.ts"
+import { extraBroker } from "../support/ExtraBroker.ts"
 import type { RunningService } from "../support/ServiceProcess.ts"
 import { uniqueName } from "../support/TestKafka.ts"
 
 // A second broker of its own, so stopping it does not disturb the tests on the shared one.
-const root = join(import.meta.dirname, "..", "..")
-const port = 29092
-const brokerEnv = {
-  ...process.env,
-  TRIBUTARY_KAFKA_HOME: join(root, ".it", "kafka-obs"),
-  TRIBUTARY_KAFKA_PORT: String(port)
-}
-const kafka = (command: "start" | "stop") =>
-  execFileSync("bash", [join(root, "scripts", "kafka.sh"), command], {
-    env: brokerEnv,
-    stdio: ["ignore", "pipe", "inherit"],
-    timeout: 150_000
-  }).toString().trim()
+const broker = extraBroker("kafka-obs", 29092)
+const port = broker.port
+const kafka = broker.run
 
 interface ReadyBody {
   readonly status: string

@@ -1,17 +1,14 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
 import { Deferred, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
-import { execFileSync } from "node:child_process"
 import { randomBytes } from "node:crypto"
-import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient, type ResolvedFeatureGroup } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
-import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
-import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { runTransactionsPipeline } from "../../src/pipelines/transactions/TransactionsPipeline.ts"
+import { extraBroker } from "../support/ExtraBroker.ts"
 import { readTopic } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks } from "../support/LocalHopsworks.ts"
 import { startService } from "../support/ServiceProcess.ts"
@@ -44,13 +41,7 @@ const localHopsworks = (bootstrap = kafkaBootstrap()) =>
   makeLocalHopsworks({ kafkaBootstrap: bootstrap, project: uniqueName("proj").replace("-", "_") })
 
 /** A second broker for the test that stops and restarts it, so other tests keep theirs. */
-const restartBroker = {
-  env: { ...process.env, TRIBUTARY_KAFKA_HOME: `${process.cwd()}/.it/kafka-restart`, TRIBUTARY_KAFKA_PORT: "29192" },
-  address: "127.0.0.1:29192",
-  run(action: "start" | "stop" | "reset") {
-    execFileSync("bash", ["scripts/kafka.sh", action], { env: this.env, stdio: ["ignore", "ignore", "inherit"] })
-  }
-}
+const restartBroker = extraBroker("kafka-restart", 29192)
 
 describe("resilience of the transactions pipeline", () => {
   beforeAll(() => {
@@ -249,12 +240,7 @@ describe("resilience of the transactions pipeline", () => {
           assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
         }).pipe(
           Effect.scoped,
-          Effect.provide(
-            Layer.mergeAll(KafkaSource.layer, KafkaSink.layer, KafkaAdmin.layer).pipe(
-              Layer.provideMerge(KafkaClient.layer),
-              Layer.provideMerge(KafkaConfig.layerWith({ brokers: [restartBroker.address] }))
-            )
-          )
+          Effect.provide(realKafkaLayer({ brokers: [restartBroker.address] }))
         ),
       360_000
     )
