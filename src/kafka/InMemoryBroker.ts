@@ -1,5 +1,4 @@
 import { Context, Effect, Layer } from "effect"
-import type { PartitionerArgs } from "kafkajs"
 import { KafkaAdmin, type TopicSpec } from "./KafkaAdmin.ts"
 import { KafkaError } from "./KafkaError.ts"
 import {
@@ -12,7 +11,7 @@ import {
 } from "./KafkaRecord.ts"
 import { KafkaSink } from "./KafkaSink.ts"
 import { KafkaSource, type SubscribeOptions } from "./KafkaSource.ts"
-import { keyPartitioner } from "./KeyPartitioner.ts"
+import { partitionForKey } from "./KeyPartitioner.ts"
 import { SubscriptionBuffer } from "./SubscriptionBuffer.ts"
 
 /**
@@ -56,7 +55,8 @@ interface Group {
 export class BrokerState {
   private readonly logs = new Map<string, Array<Array<KafkaRecord>>>()
   private readonly groups = new Map<string, Group>()
-  private readonly partitioner = keyPartitioner()
+  /** Unkeyed records rotate over partitions, per topic. */
+  private readonly roundRobin = new Map<string, number>()
   private waiters: Array<() => void> = []
   private nextMemberId = 0
   readonly defaultPartitions: number
@@ -203,14 +203,10 @@ export class BrokerState {
   }
 
   private partitionFor(topic: string, partitions: number, key: Buffer | null): number {
-    const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-      partitionId,
-      leader: 0,
-      partitionErrorCode: 0,
-      replicas: [0],
-      isr: [0]
-    }))
-    return this.partitioner({ topic, partitionMetadata, message: { key, value: null } } as PartitionerArgs)
+    if (key !== null) return partitionForKey(key, partitions)
+    const next = (this.roundRobin.get(topic) ?? -1) + 1
+    this.roundRobin.set(topic, next)
+    return next % partitions
   }
 
   private group(groupId: string): Group {

@@ -23,11 +23,12 @@ import { join } from "node:path"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { headerString, type KafkaRecord, type OutgoingRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { partitionForKey } from "../../src/kafka/KeyPartitioner.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
 import { type CardTxn, naiveCardWindows, sameCardWindow } from "../support/CardWindowsReference.ts"
 import { collectTopic, subjectDecoder } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks } from "../support/LocalHopsworks.ts"
-import { coversExactly, type GroupMember, partitionOfKey, startMember } from "../support/ServiceGroup.ts"
+import { coversExactly, type GroupMember, startMember } from "../support/ServiceGroup.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
 
 const PARTITIONS = 6
@@ -246,7 +247,7 @@ describe("scale-out of card-aggregates across processes", () => {
             for (let i = batches * PER_BATCH; i < (batches + 1) * PER_BATCH; i++) {
               lastEventTime = BASE + i * EVENT_STEP_MS
               const r = sim.next(lastEventTime)
-              const partition = partitionOfKey(r.key, PARTITIONS)
+              const partition = partitionForKey(r.key, PARTITIONS)
               const t = { ...r.transaction, datetime: r.transaction.datetime - partition * LAG_PER_PARTITION_MS }
               fed.push(t)
               out.push({ topic, key: r.key, value: JSON.stringify(t), partition })
@@ -385,7 +386,7 @@ describe("scale-out of card-aggregates across processes", () => {
           const partitionsOf = (keys: ReadonlyArray<string>) => {
             const count = new Map<number, number>()
             for (const k of keys) {
-              const p = partitionOfKey(k.split("@")[0]!, PARTITIONS)
+              const p = partitionForKey(k.split("@")[0]!, PARTITIONS)
               count.set(p, (count.get(p) ?? 0) + 1)
             }
             return JSON.stringify([...count].sort((a, b) => a[0] - b[0]))
@@ -420,7 +421,7 @@ describe("scale-out of card-aggregates across processes", () => {
         // ================================ measurements
         const cardPartition = new Map<number, number>()
         for (let c = 1; c <= CARDS; c++) {
-          cardPartition.set(c, partitionOfKey(String(c), PARTITIONS))
+          cardPartition.set(c, partitionForKey(String(c), PARTITIONS))
         }
         const outputTimes = Array.from({ length: PARTITIONS }, () =>
           [] as Array<number>)

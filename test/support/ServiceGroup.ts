@@ -1,26 +1,9 @@
 /**
  * Helpers for tests that run several copies of the service in one consumer group (scale-out):
  * which partitions each copy owns over time (from its "partitions assigned" log lines), its metrics
- * (scraped from its own /metrics endpoint), and the kafkajs key partitioner, so a test knows which
- * input partition each key lives in.
+ * (scraped from its own /metrics endpoint).
  */
-import { type PartitionerArgs, Partitioners } from "kafkajs"
 import { type RunningService, startService } from "./ServiceProcess.ts"
-
-/** The partition kafkajs' default (Java-compatible murmur2) partitioner picks for a key. */
-export const partitionOfKey = (key: string, partitions: number): number => {
-  const partitioner = Partitioners.DefaultPartitioner()
-  const partitionMetadata = Array.from({ length: partitions }, (_, partitionId) => ({
-    partitionId,
-    leader: 0,
-    partitionErrorCode: 0,
-    replicas: [0],
-    isr: [0]
-  }))
-  return partitioner(
-    { topic: "t", partitionMetadata, message: { key: Buffer.from(key), value: null } } as PartitionerArgs
-  )
-}
 
 export interface Assignment {
   /** When the test saw the log line (epoch ms; polled every 100 ms). */
