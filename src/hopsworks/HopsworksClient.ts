@@ -1,7 +1,7 @@
 import { Context, Duration, Effect, Layer, Option, Redacted, Ref, type Schedule, Schema } from "effect"
 import { HttpClient, HttpClientRequest } from "effect/http"
 import { HopsworksConfig, type HopsworksSettings } from "../config/HopsworksConfig.ts"
-import { transientBackoff } from "../shared/Backoff.ts"
+import { transientBackoff } from "../shared/Retry.ts"
 import { hiveTypeProblem } from "./AvroSchemaBuilder.ts"
 import {
   type ApiKeyScope,

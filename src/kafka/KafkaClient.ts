@@ -2,7 +2,7 @@ import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs"
 import { readFile } from "node:fs/promises"
 import { KafkaConfig, type Pem } from "../config/KafkaConfig.ts"
-import { transientBackoff } from "../shared/Backoff.ts"
+import { transientBackoff } from "../shared/Retry.ts"
 import { type KafkaError, kafkaError } from "./KafkaError.ts"
 
 /**

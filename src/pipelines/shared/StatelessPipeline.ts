@@ -4,7 +4,7 @@ import { type CommitOffset, type KafkaRecord, nextOffset, type SourceEvent } fro
 import { KafkaSink } from "../../kafka/KafkaSink.ts"
 import { KafkaSource } from "../../kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats, type Topology } from "../../observability/PipelineStats.ts"
-import { transientBackoff } from "../../shared/Backoff.ts"
+import { transientBackoff } from "../../shared/Retry.ts"
 import { handleMalformed } from "./DeadLetters.ts"
 import type { Decoded } from "./JsonDecoder.ts"
 import { makeOffsetCommitter } from "./OffsetCommitter.ts"

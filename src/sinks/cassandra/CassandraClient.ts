@@ -1,7 +1,7 @@
 import cassandra from "cassandra-driver"
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { type CassandraSettings, cassandraSettings, type WriteConsistency } from "../../config/UserEventsConfig.ts"
-import { transientBackoff } from "../../shared/Backoff.ts"
+import { transientBackoff } from "../../shared/Retry.ts"
 import { type CassandraError, cassandraError } from "./CassandraError.ts"
 
 export type Row = cassandra.types.Row

@@ -1,7 +1,7 @@
 import { Context, Effect, Layer } from "effect"
 import type { UserEventsSettings } from "../../config/UserEventsConfig.ts"
 import { partitionKeyOf, type UserEventRow } from "../../domain/UserEvent.ts"
-import { transientBackoff } from "../../shared/Backoff.ts"
+import { transientBackoff } from "../../shared/Retry.ts"
 import { CassandraClient } from "./CassandraClient.ts"
 import type { CassandraError } from "./CassandraError.ts"
 import {
