@@ -8,7 +8,7 @@
  *   node bench/systems/tributary.ts '<json config>'     (see ChildConfig)
  */
 import { NodeHttpClient } from "@effect/platform-node"
-import { Context, Effect, Fiber, Layer, Option, References } from "effect"
+import { Context, Effect, Fiber, Layer, Option, References, type Scope } from "effect"
 import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
 import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
 import type { DeadLetterSettings } from "../../src/config/PipelineConfig.ts"
@@ -27,8 +27,9 @@ import {
   toCardAggregateRow,
   toCardWindowRecord
 } from "../../src/pipelines/card-aggregates/CardAggregatesPipeline.ts"
-import { runWindowedPipeline } from "../../src/pipelines/shared/WindowedPipeline.ts"
 import { runTransactionsPipeline } from "../../src/pipelines/transactions/TransactionsPipeline.ts"
+import { windowedJob } from "../../src/runner/Job.ts"
+import { runJob } from "../../src/runner/PipelineRunner.ts"
 import { makeLocalHopsworks } from "../../test/support/LocalHopsworks.ts"
 import { emitResult, procMemory, READY_LINE, selfCpuSeconds, sum } from "../lib/common.ts"
 
@@ -90,19 +91,16 @@ const cardSettings = (topic: string, groupId: string): CardAggregatesSettings =>
 const realCardAggregates = (topic: string, groupId: string, _outTopic: string) =>
   runCardAggregatesPipeline(cardSettings(topic, groupId))
 
-/** The window engine through runWindowedPipeline, with JSON rows out (exactly what the Flink job writes). */
+/** The window engine through the runner, with JSON rows out (exactly what the Flink job writes). */
 const engineCardAggregates = (topic: string, groupId: string, outTopic: string) =>
   Effect.gen(function*() {
     const sink = yield* KafkaSink
     const settings = cardSettings(topic, groupId)
-    return yield* runWindowedPipeline({
+    return yield* runJob(windowedJob({
       name: "card-aggregates",
-      groupId,
-      topic,
-      deadLetters,
+      source: { groupId, topics: [topic], deadLetters },
       decode: decodeCardTransactions,
-      toWindowRecord: toCardWindowRecord,
-      engine: makeCardAggregatesEngine(settings),
+      windows: { engine: makeCardAggregatesEngine(settings), toWindowRecord: toCardWindowRecord },
       output: {
         _tag: "AtLeastOnce",
         write: (fired) => {
@@ -113,13 +111,17 @@ const engineCardAggregates = (topic: string, groupId: string, outTopic: string) 
           )
         }
       }
-    })
+    }))
   })
 
 // Swapping the card-aggregates implementation is this one line (or --card-impl).
 const cardAggregates = config.cardImpl === "engine" ? engineCardAggregates : realCardAggregates
 
-const pipelineFor = (topic: string, groupId: string, outTopic: string) =>
+const pipelineFor = (
+  topic: string,
+  groupId: string,
+  outTopic: string
+): Effect.Effect<void, unknown, FeatureStore | KafkaSink | KafkaSource | KafkaAdmin | PipelineRegistry | Scope.Scope> =>
   config.pipeline === "transactions"
     ? runTransactionsPipeline({
       topic,

@@ -5,7 +5,8 @@ import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { isEmbedded } from "../kafka/KafkaLayer.ts"
 import { ObservabilityServer } from "../observability/ObservabilityServer.ts"
 import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
-import { appLayer } from "./AppLayer.ts"
+import { simulatePipeline } from "../runner/PipelineDefinition.ts"
+import { appLayer, runPipeline } from "./AppLayer.ts"
 import { reportProgress } from "./ProgressReporter.ts"
 
 /** What the embedded demo feeds its pipelines: a steady trickle with a few malformed records. */
@@ -17,7 +18,7 @@ export const runPipelines = (names: ReadonlyArray<string>) =>
     const service = yield* serviceSettings
     const admin = yield* KafkaAdmin
     for (const d of definitions) {
-      const topics = yield* d.sourceTopics
+      const topics = d.sourceTopics(yield* d.settings)
       yield* admin.createTopics(
         topics.map((topic) => ({
           topic,
@@ -34,8 +35,8 @@ export const runPipelines = (names: ReadonlyArray<string>) =>
       )
     }
     for (const d of definitions) {
-      jobs.push(d.run.pipe(Effect.scoped, Effect.annotateLogs({ pipeline: d.name })))
-      if (embedded) jobs.push(d.simulate(demoSimulator).pipe(Effect.scoped))
+      jobs.push(runPipeline(d))
+      if (embedded) jobs.push(simulatePipeline(d, demoSimulator))
     }
     if (embedded) jobs.push(reportProgress)
     yield* Effect.all(jobs, { concurrency: "unbounded", discard: true })

@@ -1,7 +1,8 @@
-import { Effect } from "effect"
+import { Effect, Layer } from "effect"
 import { Command, Flag } from "effect/cli"
 import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
-import { saveFingerprints } from "../pipelines/fingerprint/index.ts"
+import { PipelineRegistry } from "../observability/PipelineStats.ts"
+import { saveFingerprints } from "../pipelines/fingerprint/FingerprintSaver.ts"
 
 export const saveFingerprintsCommand = Command.make(
   "save-fingerprints",
@@ -10,7 +11,7 @@ export const saveFingerprintsCommand = Command.make(
     saveFingerprints({ outDir: out }).pipe(
       Effect.scoped,
       Effect.andThen((saved) => Effect.logInfo(`saved ${saved} fingerprint files to ${out}`)),
-      Effect.provide(kafkaFromConfig)
+      Effect.provide(Layer.merge(kafkaFromConfig, PipelineRegistry.layer))
     )
 ).pipe(
   Command.withDescription(

@@ -3,19 +3,18 @@ import { Argument, Command, Flag } from "effect/cli"
 import { serviceSettings } from "../config/ServiceConfig.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
-import { setupCardTopic } from "../pipelines/card-aggregates/index.ts"
 import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
-import { setupCassandra } from "../pipelines/user-events/index.ts"
-import { appLayer } from "./AppLayer.ts"
+import { setupCassandra } from "../pipelines/user-events/UserEventsPipeline.ts"
+import { appLayer, setupPipeline } from "./AppLayer.ts"
+import { setupCardTopic } from "./CardTopicSetup.ts"
 
 const featureGroup = Command.make(
   "feature-group",
   { pipeline: Argument.Literals("pipeline", pipelineNames) },
   ({ pipeline }) =>
     Effect.gen(function*() {
-      const definition = pipelineNamed(pipeline)
-      if (definition.setup === undefined) return yield* Effect.logWarning(`${pipeline} has nothing to set up`)
-      yield* definition.setup.pipe(Effect.scoped)
+      const done = yield* setupPipeline(pipelineNamed(pipeline))
+      if (!done) return yield* Effect.logWarning(`${pipeline} has nothing to set up`)
       yield* Effect.logInfo(`${pipeline}: set up (created or already there)`)
     }).pipe(Effect.provide(appLayer))
 ).pipe(Command.withDescription("Create or retrieve the feature group a pipeline writes (idempotent)"))

@@ -3,6 +3,7 @@ import { Argument, Command } from "effect/cli"
 import { simulatorSettings } from "../config/SimulatorConfig.ts"
 import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
 import { pipelineNamed, simulatorNames } from "../pipelines/Pipelines.ts"
+import { simulatePipeline } from "../runner/PipelineDefinition.ts"
 
 export const simulateCommand = Command.make(
   "simulate",
@@ -14,7 +15,7 @@ export const simulateCommand = Command.make(
         `simulating ${pipeline} input: ${settings.ratePerSecond} records/s, seed ${settings.seed}, ` +
           `malformed share ${settings.malformedShare}`
       )
-      const published = yield* pipelineNamed(pipeline).simulate(settings).pipe(Effect.scoped)
+      const published = yield* simulatePipeline(pipelineNamed(pipeline), settings)
       yield* Effect.logInfo(`published ${published} records`)
     }).pipe(Effect.provide(kafkaFromConfig))
 ).pipe(

@@ -1,7 +1,7 @@
 import { Clock, Effect, Option } from "effect"
 import type { OutgoingRecord } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
-import { retryTransient } from "../pipelines/shared/StatelessPipeline.ts"
+import { allTransient, errorText, retryWith } from "../shared/Retry.ts"
 
 export interface PublishOptions {
   readonly ratePerSecond: number
@@ -10,6 +10,8 @@ export interface PublishOptions {
   /** Makes `n` records with the given event time. */
   readonly make: (n: number, nowMs: number) => ReadonlyArray<OutgoingRecord>
 }
+
+const retryLog = (e: unknown) => Effect.logWarning(`simulator produce failed, retrying: ${errorText(e)}`)
 
 /**
  * Publishes at a steady rate in small batches (one produce per tick, not per record), catching up
@@ -25,7 +27,7 @@ export const publishAtRate = Effect.fn("Publisher.publishAtRate")(function*(opti
     const now = yield* Clock.currentTimeMillis
     const due = Math.min(limit, Math.floor(((now - startedAt) / 1_000) * options.ratePerSecond) + 1) - published
     if (due > 0) {
-      yield* retryTransient("simulator produce", sink.send(options.make(due, now)))
+      yield* sink.send(options.make(due, now)).pipe(retryWith({ classify: allTransient, onRetry: retryLog }))
       published += due
     }
     if (published < limit) yield* Effect.sleep(tickMs)

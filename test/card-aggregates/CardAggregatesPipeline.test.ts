@@ -14,8 +14,8 @@ import {
   makeCardAggregatesEngine,
   makeNewestWindowGuard,
   runCardAggregatesPipeline
-} from "../../src/pipelines/card-aggregates/index.ts"
-import { DeadLetterHeaders } from "../../src/pipelines/shared/DeadLetters.ts"
+} from "../../src/pipelines/card-aggregates/CardAggregatesPipeline.ts"
+import { DeadLetterHeaders } from "../../src/runner/DeadLetters.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
 import {
   type CardTxn,

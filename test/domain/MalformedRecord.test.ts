@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Schema } from "effect"
 import { describeIssue } from "../../src/domain/MalformedRecord.ts"
-import { jsonBatchDecoder } from "../../src/pipelines/shared/JsonDecoder.ts"
+import { jsonBatchDecoder } from "../../src/runner/BatchDecoder.ts"
 import { recordsOn } from "../support/KafkaRecords.ts"
 
 const record = recordsOn("in", 1)

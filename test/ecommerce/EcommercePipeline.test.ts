@@ -15,7 +15,7 @@ import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { runEcommerceSinks } from "../../src/pipelines/ecommerce/EcommercePipeline.ts"
 import { EcommerceSimulator, type SimulatedEcommerceRecord } from "../../src/simulator/EcommerceSimulator.ts"
 import { EcommerceStore, InMemoryEcommerceStore } from "../../src/sinks/postgres/EcommerceStore.ts"
-import { InMemorySearchIndex } from "../../src/sinks/search/SearchIndexer.ts"
+import { InMemorySearchIndex, SearchIndexer } from "../../src/sinks/search/SearchIndexer.ts"
 
 const TOPIC = "financial_transactions"
 
@@ -42,8 +42,8 @@ const layer = (store: InMemoryEcommerceStore, index: InMemorySearchIndex, partit
   Layer.mergeAll(
     InMemoryBroker.layerWithKafka({ defaultPartitions: partitions, maxBatchSize: 200 }),
     PipelineRegistry.layer,
-    EcommerceStore.layerMemory(store),
-    index.layer()
+    EcommerceStore.layerInMemory(store),
+    SearchIndexer.layerInMemory(index)
   )
 
 /** Polls until `done` holds (live clock: the in-memory broker delivers on its own fibers). */

@@ -15,8 +15,9 @@ import {
   fingerprintRecords,
   makeFingerprintEngine
 } from "../../src/pipelines/fingerprint/FingerprintPipeline.ts"
-import { fingerprintPipeline, runFingerprintPipeline, saveFingerprints } from "../../src/pipelines/fingerprint/index.ts"
-import { DeadLetterHeaders } from "../../src/pipelines/shared/DeadLetters.ts"
+import { fingerprintPipeline, runFingerprintPipeline } from "../../src/pipelines/fingerprint/FingerprintPipeline.ts"
+import { saveFingerprints } from "../../src/pipelines/fingerprint/FingerprintSaver.ts"
+import { DeadLetterHeaders } from "../../src/runner/DeadLetters.ts"
 import { Aggregator } from "../../src/window/index.ts"
 
 /** The seed's statistics, written plainly: population standard deviation (statistics.pstdev). */
@@ -262,7 +263,7 @@ describe("fingerprint pipeline on the in-memory broker", () => {
 
   it("the definition is named fingerprint and consumes SENSOR_TOPIC", () =>
     Effect.runPromise(
-      fingerprintPipeline.sourceTopics.pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+      Effect.map(fingerprintPipeline.settings, fingerprintPipeline.sourceTopics).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
     ).then((topics) => {
       assert.strictEqual(fingerprintPipeline.name, "fingerprint")
       assert.deepStrictEqual(topics, ["sensors"])

@@ -10,11 +10,9 @@ import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { headerString, type KafkaRecord, type OutgoingRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
-import {
-  materializeFeatureGroup,
-  runCardAggregatesPipeline,
-  setupCardTopicWith
-} from "../../src/pipelines/card-aggregates/index.ts"
+import { setupCardTopicWith } from "../../src/cli/CardTopicSetup.ts"
+import { materializeFeatureGroup } from "../../src/cli/MaterializeCommand.ts"
+import { runCardAggregatesPipeline } from "../../src/pipelines/card-aggregates/CardAggregatesPipeline.ts"
 import { CardTransactionsSimulator } from "../../src/simulator/CardTransactionsSimulator.ts"
 import { naiveCardWindowsByCard, sameCardWindow } from "../support/CardWindowsReference.ts"
 import { collectTopic } from "../support/FeatureGroupTopic.ts"

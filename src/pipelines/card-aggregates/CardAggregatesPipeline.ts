@@ -5,7 +5,7 @@
  *
  * Built on the pure window engine (`sliding` assigner, `Aggregator.moments`: one Welford accumulator
  * per key-window gives count, mean and sample std-dev; std-dev is null below two values) and
- * `runWindowedPipeline` (decode → engine → feature-group write → commit of the safe offset with the
+ * the runner's windowed job (decode → engine → feature-group write → commit of the safe offset with the
  * watermark in the commit metadata; at-least-once, so a replay after a crash re-writes rows that
  * upsert to the same values).
  *
@@ -28,7 +28,11 @@
  * online row may show an updated older window until the card's next window fires.
  */
 import { Effect, Option } from "effect"
-import type { CardAggregatesSettings } from "../../config/CardAggregatesConfig.ts"
+import {
+  type CardAggregatesSettings,
+  cardAggregatesSettings,
+  cardSimulatorSettings
+} from "../../config/CardAggregatesConfig.ts"
 import {
   cardAggregateFeatures,
   cardAggregateFeaturesWithWindow,
@@ -47,8 +51,10 @@ import {
   type WindowEngine,
   type WindowRecord
 } from "../../window/index.ts"
-import { jsonBatchDecoder } from "../shared/JsonDecoder.ts"
-import { runWindowedPipeline } from "../shared/WindowedPipeline.ts"
+import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
+import { windowedJob } from "../../runner/Job.ts"
+import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { CardTransactionsSimulator } from "../../simulator/CardTransactionsSimulator.ts"
 
 export const decodeCardTransactions = jsonBatchDecoder(CardTransaction)
 
@@ -142,11 +148,8 @@ export interface CardAggregatesRunOptions {
   readonly engine?: CardEngine | undefined
 }
 
-/**
- * Runs the pipeline until interrupted: creates/retrieves the feature group, then consumes the card
- * transactions topic as the configured consumer group.
- */
-export const runCardAggregatesPipeline = Effect.fn("CardAggregatesPipeline.run")(function*(
+/** The pipeline's one job: creates/retrieves the feature group, then windows the card transactions. */
+export const cardAggregatesJobs = Effect.fn("CardAggregatesPipeline.jobs")(function*(
   settings: CardAggregatesSettings,
   options: CardAggregatesRunOptions = {}
 ) {
@@ -163,25 +166,53 @@ export const runCardAggregatesPipeline = Effect.fn("CardAggregatesPipeline.run")
       `out-of-orderness ${settings.outOfOrdernessSeconds} s, lateness ${settings.allowedLatenessSeconds} s → ` +
       `${settings.featureGroupName} v${settings.featureGroupVersion}`
   )
-  return yield* runWindowedPipeline({
+  return [windowedJob({
     name: "card-aggregates",
-    groupId: settings.groupId,
-    topic: settings.topic,
-    deadLetters: settings.deadLetters,
+    source: { groupId: settings.groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
     decode: decodeCardTransactions,
-    toWindowRecord: toCardWindowRecord,
-    engine,
-    lateTopic: Option.getOrUndefined(settings.lateRecordsTopic),
+    windows: {
+      engine,
+      toWindowRecord: toCardWindowRecord,
+      lateTopic: Option.getOrUndefined(settings.lateRecordsTopic)
+    },
     output: {
       _tag: "AtLeastOnce",
       write: (fired) => {
         const kept = guard === undefined ? fired : guard.filter(fired)
         const rows = kept.map((f) => toCardAggregateRow(f, withWindowStart))
-        return Effect.as(featureGroup.write(rows), rows)
+        return featureGroup.write(rows).pipe(
+          // A small, bounded set of values for the dashboard's bar chart.
+          Effect.andThen(stats.tallyAll("cards by transactions per window", rows, (r) => String(r.num_trans_per_10m))),
+          Effect.as(rows)
+        )
       }
-    },
-    // A small, bounded set of values for the dashboard's bar chart.
-    afterWrite: (rows) =>
-      stats.tallyAll("cards by transactions per window", rows, (r) => String(r["num_trans_per_10m"]))
-  })
+    }
+  })]
 })
+
+export const cardAggregatesPipeline = definePipeline({
+  name: "card-aggregates",
+  input: "card-transactions",
+  description:
+    "Card transactions → per card, 10-minute event-time windows sliding every minute: count, mean, sample std-dev " +
+    "→ Hopsworks feature group card_transactions_10m_agg (seed 001)",
+  settings: cardAggregatesSettings,
+  sourceTopics: (settings) => [settings.topic],
+  jobs: (settings) => cardAggregatesJobs(settings),
+  simulate: (settings, sim) =>
+    Effect.map(cardSimulatorSettings, (card) => {
+      const simulator = new CardTransactionsSimulator({
+        seed: sim.seed,
+        cards: card.cards,
+        maxDelayMs: card.maxDelaySeconds * 1_000,
+        lateShare: card.lateShare,
+        malformedShare: sim.malformedShare
+      })
+      return { topic: settings.topic, ratePerSecond: sim.ratePerSecond, batch: (n, now) => simulator.batch(n, now) }
+    }),
+  setup: (settings) => Effect.asVoid(cardAggregatesFeatureGroup(settings))
+})
+
+/** Runs the pipeline until interrupted (tests may pass the engine, to inspect it). */
+export const runCardAggregatesPipeline = (settings: CardAggregatesSettings, options: CardAggregatesRunOptions = {}) =>
+  runPipelineWith({ ...cardAggregatesPipeline, jobs: (s) => cardAggregatesJobs(s, options) }, settings)

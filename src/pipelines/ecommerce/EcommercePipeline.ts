@@ -1,6 +1,6 @@
 import { NodeHttpClient } from "@effect/platform-node"
-import { Effect, Layer, Stream } from "effect"
-import { ecommerceGroups, type EcommerceSettings } from "../../config/EcommerceConfig.ts"
+import { Effect, Layer } from "effect"
+import { ecommerceGroups, type EcommerceSettings, ecommerceSettings } from "../../config/EcommerceConfig.ts"
 import {
   type EcommerceRow,
   EcommerceTransaction,
@@ -8,21 +8,16 @@ import {
   toEcommerceRow,
   utcDate
 } from "../../domain/EcommerceTransaction.ts"
-import type { MalformedRecord } from "../../domain/MalformedRecord.ts"
-import type { KafkaError } from "../../kafka/KafkaError.ts"
-import { isEmbedded } from "../../kafka/KafkaLayer.ts"
-import { type KafkaRecord, nextOffset, type OutgoingRecord, type SourceEvent } from "../../kafka/KafkaRecord.ts"
-import { KafkaSink } from "../../kafka/KafkaSink.ts"
-import { KafkaSource } from "../../kafka/KafkaSource.ts"
+import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
 import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { EcommerceStore, type PostgresSinkError } from "../../sinks/postgres/EcommerceStore.ts"
-import { InMemorySearchIndex, SearchIndexer, transactionDocument } from "../../sinks/search/SearchIndexer.ts"
+import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
+import { statelessJob, windowedJob } from "../../runner/Job.ts"
+import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { allTransient, errorText, retryWith } from "../../shared/Retry.ts"
+import { EcommerceSimulator } from "../../simulator/EcommerceSimulator.ts"
+import { EcommerceStore } from "../../sinks/postgres/EcommerceStore.ts"
+import { SearchIndexer, transactionDocument } from "../../sinks/search/SearchIndexer.ts"
 import { Aggregator, type Firing, makeWindowEngine, tumbling } from "../../window/index.ts"
-import { handleMalformed } from "../shared/DeadLetters.ts"
-import { type Decoded, jsonBatchDecoder } from "../shared/JsonDecoder.ts"
-import { makeOffsetCommitter } from "../shared/OffsetCommitter.ts"
-import { retryTransient, runStatelessPipeline, trackAssignment, withCommitTicks } from "../shared/StatelessPipeline.ts"
-import { runWindowedPipeline } from "../shared/WindowedPipeline.ts"
 
 /*
  * Seed 002, one topic, three outputs. Each output is its own consumer group in this process
@@ -54,91 +49,59 @@ const display = (rows: ReadonlyArray<EcommerceRow>) => rows as unknown as Readon
 /** A row's total amount in currency units, for the dashboard's sales charts. */
 const salesAmount = (row: EcommerceRow) => row.totalAmountCents / 100
 
+/** Retries logged under the job's name (set-up calls made before the runner takes over). */
+const retryLogged = (what: string) =>
+  retryWith({ classify: allTransient, onRetry: (e) => Effect.logWarning(`${what} failed, retrying: ${errorText(e)}`) })
+
 /**
  * PostgreSQL, exactly-once: per partition batch, malformed records go to the dead-letter policy, then
  * ONE statement stores the rows, the aggregate increments of the rows it actually inserted, and the
  * offset after the batch (EcommerceStore). The source starts newly assigned partitions at the offsets
  * stored in PostgreSQL. The Kafka commits (coalesced, once a second) are only for lag monitoring.
  */
-export const runPostgresSink = (settings: EcommerceSettings) =>
-  Effect.gen(function*() {
-    const store = yield* EcommerceStore
-    const source = yield* KafkaSource
-    const sink = yield* KafkaSink
-    const stats = yield* (yield* PipelineRegistry).register("ecommerce")
-    const groupId = ecommerceGroups(settings.groupId).postgres
-    yield* retryTransient("PostgreSQL migrations", store.migrate)
-
-    const subscription = yield* source.subscribe({
-      groupId,
-      topics: [settings.topic],
-      startOffsets: (partitions) =>
-        retryTransient("read offsets from PostgreSQL", store.startOffsets(groupId, partitions))
-    })
-    const committer = makeOffsetCommitter(subscription, stats, 1_000)
-    yield* Effect.logInfo(`ecommerce → PostgreSQL consuming ${settings.topic} as group ${groupId}`)
-
-    const sendDeadLetters = (records: ReadonlyArray<OutgoingRecord>) =>
-      retryTransient("dead-letter produce", sink.send(records))
-
-    const onEvent = (
-      event: SourceEvent | "tick"
-    ): Effect.Effect<void, MalformedRecord | KafkaError | PostgresSinkError> => {
-      if (event === "tick") return committer.flushIfDue
-      if (event._tag === "Revoked") {
-        return Effect.andThen(committer.forget(event.partitions), trackAssignment(stats, event))
-      }
-      if (event._tag !== "Batch") {
-        return trackAssignment(stats, event)
-      }
-      const last = event.records[event.records.length - 1]!
-      const next = nextOffset(last.offset)
-      return Effect.gen(function*() {
-        yield* stats.consumed(event.records.length)
-        const { malformed, valid } = decodeEcommerce(event.records)
-        yield* handleMalformed(stats, settings.deadLetters, malformed, sendDeadLetters)
-        const rows = valid.map((v) => v.value)
-        // Also for an all-malformed batch: the stored offset must move past it.
-        yield* retryTransient(
-          "PostgreSQL write",
-          store.writeBatch({ groupId, topic: event.topic, partition: event.partition, nextOffset: next, rows })
-        )
-        yield* stats.written(display(rows))
-        yield* stats.tallyAll("sales per category", rows, (r) => r.productCategory, salesAmount)
-        yield* stats.tallyAll("sales per day", rows, (r) => utcDate(r.transactionTime), salesAmount)
-        yield* committer.mark([{ topic: event.topic, partition: event.partition, offset: next }])
-      }).pipe(
-        Effect.uninterruptible,
-        Effect.annotateLogs({ pipeline: "ecommerce", partition: event.partition, offset: last.offset })
-      )
+const postgresJob = Effect.fn("EcommercePipeline.postgresJob")(function*(settings: EcommerceSettings) {
+  const store = yield* EcommerceStore
+  const stats = yield* (yield* PipelineRegistry).register("ecommerce")
+  const groupId = ecommerceGroups(settings.groupId).postgres
+  yield* store.migrate.pipe(retryLogged("PostgreSQL migrations"))
+  return statelessJob({
+    name: "ecommerce",
+    source: { groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
+    decode: decodeEcommerce,
+    output: {
+      _tag: "StoredOffsets",
+      startOffsets: (partitions) => store.startOffsets(groupId, partitions),
+      write: (rows: ReadonlyArray<EcommerceRow>, offset) =>
+        store.writeBatch({ groupId, topic: offset.topic, partition: offset.partition, nextOffset: offset.offset, rows })
+          .pipe(
+            Effect.andThen(stats.tallyAll("sales per category", rows, (r) => r.productCategory, salesAmount)),
+            Effect.andThen(stats.tallyAll("sales per day", rows, (r) => utcDate(r.transactionTime), salesAmount)),
+            Effect.as(display(rows))
+          )
     }
-    return yield* withCommitTicks(subscription.events).pipe(
-      Stream.runForEach(onEvent),
-      Effect.ensuring(committer.flush)
-    )
   })
+})
 
 /**
  * Elasticsearch/OpenSearch: every valid transaction indexed with `_id = transactionId`, the group's
  * offsets committed to Kafka after the bulk is acknowledged. A replay re-indexes the same ids, so the
  * index holds one document per transaction.
  */
-export const runSearchSink = (settings: EcommerceSettings) =>
-  Effect.gen(function*() {
-    const indexer = yield* SearchIndexer
-    yield* retryTransient("search index setup", indexer.ensureIndex)
-    return yield* runStatelessPipeline({
-      name: "ecommerce-search",
-      groupId: ecommerceGroups(settings.groupId).search,
-      topics: [settings.topic],
-      deadLetters: settings.deadLetters,
-      decode: decodeValidOnly,
-      write: (valid) => {
-        const rows = valid.map((v) => v.value)
-        return Effect.as(indexer.index(rows.map(transactionDocument)), display(rows))
-      }
-    })
+const searchJob = Effect.fn("EcommercePipeline.searchJob")(function*(settings: EcommerceSettings) {
+  const indexer = yield* SearchIndexer
+  yield* indexer.ensureIndex.pipe(retryLogged("search index setup"))
+  return statelessJob({
+    name: "ecommerce-search",
+    source: { groupId: ecommerceGroups(settings.groupId).search, topics: [settings.topic], deadLetters: settings.deadLetters },
+    decode: decodeValidOnly,
+    output: {
+      _tag: "AtLeastOnce",
+      // Documents upsert by `_id`: a later bulk may be acknowledged first.
+      concurrency: 2,
+      write: (rows: ReadonlyArray<EcommerceRow>) => Effect.as(indexer.index(rows.map(transactionDocument)), display(rows))
+    }
   })
+})
 
 export const ALERT_KEY = "failed-payments"
 const minuteMs = 60_000
@@ -184,25 +147,28 @@ export const failedPaymentsAlert = (
  * Counts are per source partition and minute (a minute's total is the sum over partitions): window
  * state stays with the partition that owns it, so the pipeline scales out and restarts like the others.
  */
-export const runFailedPaymentAlerts = (settings: EcommerceSettings) =>
-  // E and R spelled out: a Transactional output has no write effect to infer them from.
-  runWindowedPipeline<EcommerceRow, string, boolean, number, never, never>({
+const alertsJob = (settings: EcommerceSettings) =>
+  windowedJob({
     name: "ecommerce-alerts",
-    groupId: ecommerceGroups(settings.groupId).alerts,
-    topic: settings.topic,
-    deadLetters: settings.deadLetters,
+    source: {
+      groupId: ecommerceGroups(settings.groupId).alerts,
+      topics: [settings.topic],
+      deadLetters: settings.deadLetters,
+      // One transactional producer allows one open transaction: partitions are processed one at a time.
+      parallelism: 1
+    },
     decode: decodeValidOnly,
-    toWindowRecord: (row: EcommerceRow, record: KafkaRecord) => ({
-      offset: Number(record.offset),
-      eventTime: row.transactionTime,
-      key: ALERT_KEY,
-      value: isFailedPayment(row.paymentStatus)
-    }),
-    engine: makeFailedPaymentsEngine(settings.alertsOutOfOrdernessMs),
-    // One transactional producer allows one open transaction: partitions are processed one at a time.
-    parallelism: 1,
+    windows: {
+      engine: makeFailedPaymentsEngine(settings.alertsOutOfOrdernessMs),
+      toWindowRecord: (row: EcommerceRow, record: KafkaRecord) => ({
+        offset: Number(record.offset),
+        eventTime: row.transactionTime,
+        key: ALERT_KEY,
+        value: isFailedPayment(row.paymentStatus)
+      })
+    },
     output: {
-      _tag: "Transactional",
+      _tag: "KafkaTransaction",
       transactionalId: settings.alertsTransactionalId,
       toRecords: (fired) => {
         const alerts = fired.filter((f) => f.result >= settings.alertsThreshold)
@@ -214,42 +180,43 @@ export const runFailedPaymentAlerts = (settings: EcommerceSettings) =>
     }
   })
 
-/**
- * All three outputs, concurrently, over the EcommerceStore and SearchIndexer in context. A failure of
- * one (only non-transient ones reach here: `fail` dead-letter policy, a bug) stops the whole pipeline.
- */
-export const runEcommerceSinks = (settings: EcommerceSettings) =>
-  Effect.all(
-    [
-      runPostgresSink(settings).pipe(Effect.scoped),
-      runSearchSink(settings).pipe(Effect.scoped),
-      runFailedPaymentAlerts(settings).pipe(Effect.scoped)
-    ],
-    { concurrency: "unbounded", discard: true }
-  )
-
-/** PostgreSQL at DATABASE_URL and the search engine at SEARCH_URL (undici HTTP client). */
+/** The real stores: PostgreSQL at DATABASE_URL and the search engine at SEARCH_URL (undici HTTP client). */
 export const ecommerceSinksLayer = (settings: EcommerceSettings) =>
   Layer.mergeAll(
-    EcommerceStore.layerPostgres(settings.postgres),
+    EcommerceStore.layer(settings.postgres),
     SearchIndexer.layer(settings.search).pipe(Layer.provide(NodeHttpClient.layerUndici))
   )
 
-/** The real stores, or in the embedded demo (no Kafka configured) in-memory ones, so the demo needs no services. */
-export const ecommerceSinksFromConfig = (settings: EcommerceSettings) =>
-  Layer.unwrap(Effect.map(isEmbedded, (embedded) =>
-    embedded
-      ? Layer.mergeAll(EcommerceStore.layerMemory(), new InMemorySearchIndex().layer())
-      : ecommerceSinksLayer(settings)))
+export const ecommercePipeline = definePipeline({
+  name: "ecommerce",
+  input: "ecommerce",
+  description: "Faker e-commerce transactions → PostgreSQL rows + sales aggregates (exactly-once), " +
+    "Elasticsearch/OpenSearch documents, failed payments per minute → payment-alerts (seed 002)",
+  settings: ecommerceSettings,
+  sourceTopics: (settings) => [settings.topic],
+  adapters: (settings) => ({
+    layer: ecommerceSinksLayer(settings),
+    layerInMemory: Layer.mergeAll(EcommerceStore.layerInMemory(), SearchIndexer.layerInMemory())
+  }),
+  /**
+   * Three outputs, three consumer groups (see the top of this file); a failure of one (only
+   * non-transient ones reach the runner: `fail` dead-letter policy, a bug) stops the whole pipeline.
+   */
+  jobs: (settings) =>
+    Effect.all([postgresJob(settings), searchJob(settings), Effect.succeed(alertsJob(settings))]),
+  simulate: (settings, sim) =>
+    Effect.sync(() => {
+      const simulator = new EcommerceSimulator(sim.seed, sim.malformedShare)
+      return { topic: settings.topic, ratePerSecond: sim.ratePerSecond, batch: (n, now) => simulator.batch(n, now) }
+    }),
+  /** The PostgreSQL schema and the search index template + index. Idempotent. */
+  setup: () =>
+    Effect.gen(function*() {
+      yield* (yield* EcommerceStore).migrate
+      yield* (yield* SearchIndexer).ensureIndex
+      yield* Effect.logInfo("ecommerce: PostgreSQL schema and search index are in place")
+    })
+})
 
-/** `run ecommerce`: the three outputs with the stores the configuration names. */
-export const runEcommercePipeline = (settings: EcommerceSettings) =>
-  runEcommerceSinks(settings).pipe(Effect.provide(ecommerceSinksFromConfig(settings)))
-
-/** `setup ecommerce`: the PostgreSQL schema and the search index template + index. Idempotent. */
-export const setupEcommerce = (settings: EcommerceSettings) =>
-  Effect.gen(function*() {
-    yield* (yield* EcommerceStore).migrate
-    yield* (yield* SearchIndexer).ensureIndex
-    yield* Effect.logInfo("ecommerce: PostgreSQL schema and search index are in place")
-  }).pipe(Effect.provide(ecommerceSinksLayer(settings)))
+/** The three outputs over the EcommerceStore and SearchIndexer in context, until interrupted. */
+export const runEcommerceSinks = (settings: EcommerceSettings) => runPipelineWith(ecommercePipeline, settings)

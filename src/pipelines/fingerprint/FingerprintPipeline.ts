@@ -3,7 +3,7 @@
  * median, mean and std_dev → the seed's fingerprint JSON on `fingerprint-output`, EXACTLY ONCE.
  *
  * ## Exactly-once
- * The windowed runner's `Transactional` output writes a batch's fingerprints and the consumed
+ * The runner's `KafkaTransaction` output writes a batch's fingerprints and the consumed
  * checkpoint (safe offset + watermark metadata) in ONE Kafka transaction. A read-committed consumer of
  * `fingerprint-output` therefore sees a fingerprint exactly when the offsets that produced it are
  * committed: after a crash the new owner resumes at the committed checkpoint, skips the windows that
@@ -34,7 +34,7 @@
  * same Welford state. Null readings are filtered before windowing and never reach a statistic.
  */
 import { Effect, Metric, Schedule } from "effect"
-import { equipmentType, type FingerprintSettings } from "../../config/FingerprintConfig.ts"
+import { equipmentType, type FingerprintSettings, fingerprintSettings } from "../../config/FingerprintConfig.ts"
 import { serviceSettings } from "../../config/ServiceConfig.ts"
 import { makeFingerprint, type SensorStats } from "../../domain/Fingerprint.ts"
 import { equipmentKey, SensorMessage, type SensorReading, unnestReadings } from "../../domain/SensorReading.ts"
@@ -42,8 +42,10 @@ import { KafkaAdmin } from "../../kafka/KafkaAdmin.ts"
 import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
 import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { Aggregator, type Firing, makeWindowEngine, tumbling, type WindowEngine } from "../../window/index.ts"
-import { type Decoded, jsonBatchDecoder } from "../shared/JsonDecoder.ts"
-import { runWindowedPipeline } from "../shared/WindowedPipeline.ts"
+import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
+import { windowedJob } from "../../runner/Job.ts"
+import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { SensorSimulator } from "../../simulator/SensorSimulator.ts"
 
 /** A decoded, unnested sensor message: what enters the window engine. */
 export interface SensorEvent {
@@ -183,33 +185,68 @@ export const ensureFingerprintTopics = Effect.fn("FingerprintPipeline.ensureTopi
   }
 )
 
-/** Runs the fingerprint pipeline until interrupted. */
-export const runFingerprintPipeline = Effect.fn("FingerprintPipeline.run")(function*(settings: FingerprintSettings) {
+/** The pipeline's one job: windows per equipment, fingerprints and offsets in one Kafka transaction. */
+export const fingerprintJobs = Effect.fn("FingerprintPipeline.jobs")(function*(settings: FingerprintSettings) {
   yield* ensureFingerprintTopics(settings)
   const counter: NullCounter = { nulls: 0 }
   yield* Effect.forkScoped(reportNulls(counter))
   const stats = yield* (yield* PipelineRegistry).register("fingerprint")
-  // E and R only occur in the at-least-once output: name them, or they would be inferred as unknown.
-  return yield* runWindowedPipeline<SensorEvent, string, ReadonlyArray<SensorReading>, WindowStatistics, never, never>({
+  return [windowedJob({
     name: "fingerprint",
-    groupId: settings.groupId,
-    topic: settings.topic,
-    deadLetters: settings.deadLetters,
+    source: {
+      groupId: settings.groupId,
+      topics: [settings.topic],
+      deadLetters: settings.deadLetters,
+      parallelism: settings.parallelism
+    },
     decode: decodeSensorEvents(counter),
-    toWindowRecord: (value: SensorEvent, record) => ({
-      offset: Number(record.offset),
-      eventTime: value.timestamp,
-      key: value.equipId,
-      value: value.readings
-    }),
-    engine: makeFingerprintEngine(settings),
-    parallelism: settings.parallelism,
+    windows: {
+      engine: makeFingerprintEngine(settings),
+      toWindowRecord: (value: SensorEvent, record: KafkaRecord) => ({
+        offset: Number(record.offset),
+        eventTime: value.timestamp,
+        key: value.equipId,
+        value: value.readings
+      })
+    },
     output: {
-      _tag: "Transactional",
+      _tag: "KafkaTransaction",
       transactionalId: settings.transactionalId,
       toRecords: (fired) => fingerprintRecords(settings, fired)
     },
     // The rows are the fingerprints' summaries (fingerprintRecords), committed by now.
     afterWrite: (rows) => stats.tallyAll("fingerprints per equipment", rows, (r) => String(r["equip_id"]))
-  })
+  })]
 })
+
+export const fingerprintPipeline = definePipeline({
+  name: "fingerprint",
+  input: "sensors",
+  description:
+    "Sensor messages → per equipment and 1-minute window, per sensor min/max/median/mean/std_dev → fingerprint JSON on Kafka, exactly once (seed 003)",
+  settings: fingerprintSettings,
+  sourceTopics: (settings) => [settings.topic],
+  jobs: fingerprintJobs,
+  /**
+   * `simulate sensors`: one message per equipment every 1/rate seconds (default: every second), values
+   * 0–100 with ~15% `"null"`, seeded, keyed by equip_id. `count` counts messages.
+   */
+  simulate: (settings, sim) =>
+    Effect.sync(() => {
+      const simulator = new SensorSimulator({
+        seed: sim.seed,
+        equipmentIds: settings.equipmentIds,
+        sensorIds: settings.sensorIds,
+        malformedShare: sim.malformedShare
+      })
+      return {
+        topic: settings.topic,
+        ratePerSecond: sim.ratePerSecond * settings.equipmentIds.length,
+        batch: (n, now) => simulator.batch(n, now)
+      }
+    }),
+  setup: ensureFingerprintTopics
+})
+
+/** Runs the fingerprint pipeline until interrupted. */
+export const runFingerprintPipeline = (settings: FingerprintSettings) => runPipelineWith(fingerprintPipeline, settings)

@@ -18,15 +18,16 @@
  * Memory: input messages are buffered per equipment until a fingerprint of a later window of that
  * equipment is saved; messages of an equipment that never gets a fingerprint stay buffered.
  */
-import { Effect, FileSystem, Random, Stream } from "effect"
+import { Effect, FileSystem, Random } from "effect"
 import { fingerprintSettings } from "../../config/FingerprintConfig.ts"
 import { type Fingerprint, FingerprintMessage } from "../../domain/Fingerprint.ts"
 import { equipmentKey, SensorMessage } from "../../domain/SensorReading.ts"
 import { KafkaAdmin, type PartitionOffsets } from "../../kafka/KafkaAdmin.ts"
-import type { SourceEvent } from "../../kafka/KafkaRecord.ts"
-import { KafkaSource } from "../../kafka/KafkaSource.ts"
+import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
+import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
+import { statelessJob } from "../../runner/Job.ts"
+import { runJob } from "../../runner/PipelineRunner.ts"
 import { type WindowReading, writeFingerprintFile } from "../../sinks/files/FingerprintFiles.ts"
-import { jsonBatchDecoder } from "../shared/JsonDecoder.ts"
 
 export interface SaveFingerprintsOptions {
   readonly outDir: string
@@ -35,29 +36,55 @@ export interface SaveFingerprintsOptions {
 const decodeInputs = jsonBatchDecoder(SensorMessage)
 const decodeFingerprints = jsonBatchDecoder(FingerprintMessage)
 
-type Tagged = { readonly from: "input" | "output"; readonly event: SourceEvent }
-const tag = (from: Tagged["from"]) => (event: SourceEvent): Tagged => ({ from, event })
+/** A consumed record of either topic, decoded by the topic it came from. */
+type SaverItem =
+  | { readonly from: "input"; readonly reading: WindowReading; readonly equipment: string }
+  | { readonly from: "output"; readonly fingerprint: Fingerprint }
+  /** A malformed input message: no reading, but consumed (the position must still move past it). */
+  | { readonly from: "skipped"; readonly partition: number; readonly offset: number }
 
-/** Runs until interrupted (or until both topics' streams end). */
+/**
+ * Splits a mixed batch by topic and decodes each part with its own schema. Malformed input messages
+ * are the pipeline's to dead-letter; here they only move the position.
+ */
+const decodeBoth = (inputTopic: string) => (records: ReadonlyArray<KafkaRecord>): Decoded<SaverItem> => {
+  const inputs = decodeInputs(records.filter((r) => r.topic === inputTopic))
+  const outputs = decodeFingerprints(records.filter((r) => r.topic !== inputTopic))
+  return {
+    malformed: outputs.malformed,
+    valid: [
+      ...inputs.malformed.map(({ record }) => ({
+        record,
+        value: { from: "skipped" as const, partition: record.partition, offset: Number(record.offset) }
+      })),
+      ...inputs.valid.map(({ record, value }) => ({
+        record,
+        value: {
+          from: "input" as const,
+          equipment: equipmentKey(value),
+          reading: {
+            partition: record.partition,
+            offset: Number(record.offset),
+            timestamp: value.timestamp,
+            message: JSON.parse(record.value!.toString("utf8"))
+          }
+        }
+      })),
+      ...outputs.valid.map(({ record, value }) => ({
+        record,
+        value: { from: "output" as const, fingerprint: value.fingerprint }
+      }))
+    ]
+  }
+}
+
+/** Runs until interrupted (or until the topics' stream ends); returns how many files it wrote or found. */
 export const saveFingerprints = (options: SaveFingerprintsOptions) =>
   Effect.gen(function*() {
     const settings = yield* fingerprintSettings
-    const source = yield* KafkaSource
     const admin = yield* KafkaAdmin
     const fs = yield* FileSystem.FileSystem
     yield* fs.makeDirectory(options.outDir, { recursive: true })
-
-    const run = (yield* Random.nextIntBetween(0, 0x7fffffff)).toString(36)
-    const inputs = yield* source.subscribe({
-      groupId: `${settings.groupId}-saver-input-${run}`,
-      topics: [settings.topic],
-      fromBeginning: true
-    })
-    const outputs = yield* source.subscribe({
-      groupId: `${settings.groupId}-saver-output-${run}`,
-      topics: [settings.outputTopic],
-      fromBeginning: true
-    })
     yield* Effect.logInfo(
       `saving fingerprints of ${settings.outputTopic} with inputs of ${settings.topic} to ${options.outDir}`
     )
@@ -75,54 +102,58 @@ export const saveFingerprints = (options: SaveFingerprintsOptions) =>
       })
 
     const flush = Effect.gen(function*() {
+      const rows: Array<Record<string, unknown>> = []
       while (pending.length > 0 && caughtUp(pending[0]!.inputEnd)) {
         const { fingerprint } = pending.shift()!
         const all = readings.get(fingerprint.equip_id) ?? []
         const window = all.filter((r) => r.timestamp >= fingerprint.start_ms && r.timestamp < fingerprint.end_ms)
         const { path, written } = yield* writeFingerprintFile(options.outDir, fingerprint, window)
         saved++
+        rows.push({ path, readings: window.length })
         yield* Effect.logInfo(`${written ? "saved" : "unchanged"} ${path} (${window.length} readings)`)
         // Fingerprints of an equipment come in window order (one partition per equip_id key).
         readings.set(fingerprint.equip_id, all.filter((r) => r.timestamp >= fingerprint.start_ms))
       }
+      return rows
     })
 
-    const onEvent = ({ event, from }: Tagged) =>
+    const write = (items: ReadonlyArray<SaverItem>) =>
       Effect.gen(function*() {
-        if (event._tag !== "Batch" || event.records.length === 0) return
-        if (from === "input") {
-          const { malformed, valid } = decodeInputs(event.records)
-          for (const { record, value } of valid) {
-            const key = equipmentKey(value)
-            const list = readings.get(key) ?? []
-            list.push({
-              partition: record.partition,
-              offset: Number(record.offset),
-              timestamp: value.timestamp,
-              message: JSON.parse(record.value!.toString("utf8"))
-            })
-            readings.set(key, list)
-          }
-          if (malformed.length > 0) yield* Effect.logDebug(`skipped ${malformed.length} malformed input message(s)`)
-          positions.set(event.partition, BigInt(event.records[event.records.length - 1]!.offset) + 1n)
-        } else {
-          const { malformed, valid } = decodeFingerprints(event.records)
-          if (malformed.length > 0) {
-            yield* Effect.logWarning(
-              `skipped ${malformed.length} record(s) that are not fingerprints: ${malformed[0]!.error.reason}`
-            )
-          }
-          if (valid.length > 0) {
-            const inputEnd = yield* admin.topicOffsets(settings.topic)
-            for (const { value } of valid) pending.push({ fingerprint: value.fingerprint, inputEnd })
+        let fingerprints = false
+        for (const item of items) {
+          if (item.from === "output") fingerprints = true
+          else {
+            const { offset, partition } = item.from === "input" ? item.reading : item
+            if (item.from === "input") {
+              const list = readings.get(item.equipment) ?? []
+              list.push(item.reading)
+              readings.set(item.equipment, list)
+            }
+            const next = BigInt(offset) + 1n
+            if (next > (positions.get(partition) ?? 0n)) positions.set(partition, next)
           }
         }
-        yield* flush
+        if (fingerprints) {
+          const inputEnd = yield* admin.topicOffsets(settings.topic)
+          for (const item of items) if (item.from === "output") pending.push({ fingerprint: item.fingerprint, inputEnd })
+        }
+        return yield* flush
       })
 
-    yield* Stream.merge(inputs.events.pipe(Stream.map(tag("input"))), outputs.events.pipe(Stream.map(tag("output"))))
-      .pipe(
-        Stream.runForEach(onEvent)
-      )
+    // Fresh groups each run: both topics are read from the beginning, so the commits are never used.
+    const run = (yield* Random.nextIntBetween(0, 0x7fffffff)).toString(36)
+    yield* runJob(statelessJob({
+      name: "save-fingerprints",
+      source: {
+        groupId: `${settings.groupId}-saver-${run}`,
+        topics: [settings.topic, settings.outputTopic],
+        fromBeginning: true,
+        // Records on the output topic that are not fingerprints are skipped (counted, logged), never fatal.
+        deadLetters: { ...settings.deadLetters, policy: "drop" }
+      },
+      decode: decodeBoth(settings.topic),
+      // In order, one write at a time: a fingerprint waits for the inputs consumed before it.
+      output: { _tag: "AtLeastOnce", write }
+    }))
     return saved
   }).pipe(Effect.scoped)

@@ -1,10 +1,12 @@
 import { Effect } from "effect"
-import type { TransactionsSettings } from "../../config/PipelineConfig.ts"
+import { type TransactionsSettings, transactionsSettings } from "../../config/PipelineConfig.ts"
 import { normaliseTransaction, Transaction, transactionFeatures } from "../../domain/Transaction.ts"
 import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
 import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { jsonBatchDecoder } from "../shared/JsonDecoder.ts"
-import { runStatelessPipeline } from "../shared/StatelessPipeline.ts"
+import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
+import { statelessJob } from "../../runner/Job.ts"
+import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { TransactionsSimulator } from "../../simulator/TransactionsSimulator.ts"
 
 const decodeTransactions = jsonBatchDecoder(Transaction)
 
@@ -25,25 +27,46 @@ export const transactionsFeatureGroup = (settings: TransactionsSettings) =>
  * Seed 000: JSON transactions from Kafka, validated, currency upper-cased, written as Avro to the
  * `transactions` stream feature group (primary key `transaction_id`, event time `event_time`).
  */
-export const runTransactionsPipeline = Effect.fn("TransactionsPipeline.run")(function*(settings: TransactionsSettings) {
-  const featureGroup = yield* transactionsFeatureGroup(settings)
-  const stats = yield* (yield* PipelineRegistry).register("transactions")
-  return yield* runStatelessPipeline({
-    name: "transactions",
-    groupId: settings.groupId,
-    topics: [settings.topic],
-    deadLetters: settings.deadLetters,
-    decode: decodeTransactions,
-    topology: {
-      stages: ["decode", "validate", "upper-case currency"],
-      sinks: [`feature group ${settings.featureGroupName}`, "dead letters"]
-    },
-    write: (valid) => {
-      const rows = valid.map((v) => normaliseTransaction(v.value))
-      return Effect.as(featureGroup.write(rows), rows).pipe(
-        Effect.tap(() => stats.tallyAll("transactions per category", rows, (r) => r.category)),
-        Effect.tap(() => stats.tallyAll("amount per currency", rows, (r) => r.currency, (r) => r.amount))
-      )
-    }
-  })
+export const transactionsPipeline = definePipeline({
+  name: "transactions",
+  input: "transactions",
+  description: "JSON transactions → validated, currency upper-cased → Hopsworks stream feature group (seed 000)",
+  settings: transactionsSettings,
+  sourceTopics: (settings) => [settings.topic],
+  jobs: (settings) =>
+    Effect.gen(function*() {
+      const featureGroup = yield* transactionsFeatureGroup(settings)
+      const stats = yield* (yield* PipelineRegistry).register("transactions")
+      return [statelessJob({
+        name: "transactions",
+        source: { groupId: settings.groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
+        decode: decodeTransactions,
+        map: normaliseTransaction,
+        topology: {
+          stages: ["decode", "validate", "upper-case currency"],
+          sinks: [`feature group ${settings.featureGroupName}`, "dead letters"]
+        },
+        output: {
+          _tag: "AtLeastOnce",
+          // Rows upsert by transaction_id: a later batch's write may finish first.
+          concurrency: 2,
+          write: (rows) =>
+            featureGroup.write(rows).pipe(
+              Effect.andThen(stats.tallyAll("transactions per category", rows, (r) => r.category)),
+              Effect.andThen(stats.tallyAll("amount per currency", rows, (r) => r.currency, (r) => r.amount)),
+              Effect.as(rows)
+            )
+        }
+      })]
+    }),
+  simulate: (settings, sim) =>
+    Effect.sync(() => {
+      const simulator = new TransactionsSimulator(sim.seed, sim.malformedShare)
+      return { topic: settings.topic, ratePerSecond: sim.ratePerSecond, batch: (n, now) => simulator.batch(n, now) }
+    }),
+  setup: (settings) => Effect.asVoid(transactionsFeatureGroup(settings))
 })
+
+/** Runs the pipeline until interrupted. */
+export const runTransactionsPipeline = (settings: TransactionsSettings) =>
+  runPipelineWith(transactionsPipeline, settings)

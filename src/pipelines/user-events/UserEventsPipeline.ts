@@ -1,14 +1,16 @@
-import { Effect, Layer } from "effect"
+import { Effect } from "effect"
 import { type UserEventsSettings, userEventsSettings } from "../../config/UserEventsConfig.ts"
 import { toUserEventRow, UserEvent } from "../../domain/UserEvent.ts"
-import { isEmbedded } from "../../kafka/KafkaLayer.ts"
 import { PipelineRegistry } from "../../observability/PipelineStats.ts"
+import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
+import { statelessJob } from "../../runner/Job.ts"
+import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { byTransientFlag } from "../../shared/Retry.ts"
+import { UserEventsSimulator } from "../../simulator/UserEventsSimulator.ts"
 import { CassandraClient } from "../../sinks/cassandra/CassandraClient.ts"
 import { InMemoryUserEvents } from "../../sinks/cassandra/InMemoryUserEvents.ts"
 import { tableOptions, UserEventsSink } from "../../sinks/cassandra/UserEventsSink.ts"
 import { ensureUserEventsTable } from "../../sinks/cassandra/UserEventsTable.ts"
-import { jsonBatchDecoder } from "../shared/JsonDecoder.ts"
-import { runStatelessPipeline } from "../shared/StatelessPipeline.ts"
 
 export const decodeUserEvents = jsonBatchDecoder(UserEvent)
 
@@ -17,37 +19,50 @@ export const decodeUserEvents = jsonBatchDecoder(UserEvent)
  * `event_time`) and upserted into `user_events` through the UserEventsSink in context. Offsets are
  * committed only after Cassandra acknowledged the batch.
  */
-export const runUserEventsPipeline = Effect.fn("UserEventsPipeline.run")(function*(settings: UserEventsSettings) {
-  const sink = yield* UserEventsSink
-  const stats = yield* (yield* PipelineRegistry).register("user-events")
-  return yield* runStatelessPipeline({
-    name: "user-events",
-    groupId: settings.groupId,
-    topics: [settings.topic],
-    deadLetters: settings.deadLetters,
-    decode: decodeUserEvents,
-    write: (valid) => {
-      const rows = valid.map((v) => toUserEventRow(v.value, settings.bucket))
-      return sink.write(rows).pipe(
-        // Transient failures were retried inside the sink; what is left (bad CQL, wrong table) would fail
-        // the same way forever, so stop with the batch uncommitted: a fixed restart replays it.
-        Effect.orDie,
-        Effect.tap(() => stats.tallyAll("events per type", rows, (r) => r.event_type)),
-        Effect.as(rows)
-      )
-    }
-  })
+export const userEventsPipeline = definePipeline({
+  name: "user-events",
+  input: "user-events",
+  description: "UserEvent JSON → bucketed by UTC day (or hour) → Cassandra event_streaming.user_events (seed 004)",
+  settings: userEventsSettings,
+  sourceTopics: (settings) => [settings.topic],
+  adapters: (settings) => ({
+    layer: UserEventsSink.layer(settings),
+    // Same upsert semantics, so the embedded demo needs no database.
+    layerInMemory: InMemoryUserEvents.layer({ seedKey: settings.seedKey, bucket: settings.bucket })
+  }),
+  jobs: (settings) =>
+    Effect.gen(function*() {
+      const sink = yield* UserEventsSink
+      const stats = yield* (yield* PipelineRegistry).register("user-events")
+      return [statelessJob({
+        name: "user-events",
+        source: { groupId: settings.groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
+        decode: decodeUserEvents,
+        map: (event) => toUserEventRow(event, settings.bucket),
+        output: {
+          _tag: "AtLeastOnce",
+          concurrency: 2,
+          // Transient failures are retried; what is left (bad CQL, wrong table) would fail the same way
+          // forever, so the pipeline stops with the batch uncommitted: a fixed restart replays it.
+          classify: byTransientFlag,
+          write: (rows) =>
+            sink.write(rows).pipe(
+              Effect.andThen(stats.tallyAll("events per type", rows, (r) => r.event_type)),
+              Effect.as(rows)
+            )
+        }
+      })]
+    }),
+  simulate: (settings, sim) =>
+    Effect.sync(() => {
+      const simulator = new UserEventsSimulator(sim.seed, sim.malformedShare)
+      return { topic: settings.topic, ratePerSecond: sim.ratePerSecond, batch: (n, now) => simulator.batch(n, now) }
+    }),
+  setup: () => setupCassandra
 })
 
-/**
- * The sink `run` uses: Cassandra, or, in the embedded demo (no Kafka configured), an in-memory table
- * with the same upsert semantics so the demo needs no database.
- */
-export const userEventsSinkLayer = (settings: UserEventsSettings) =>
-  Layer.unwrap(Effect.map(isEmbedded, (embedded) =>
-    embedded
-      ? InMemoryUserEvents.layer({ seedKey: settings.seedKey, bucket: settings.bucket })
-      : UserEventsSink.layer(settings)))
+/** Runs the pipeline until interrupted, over the UserEventsSink in context. */
+export const runUserEventsPipeline = (settings: UserEventsSettings) => runPipelineWith(userEventsPipeline, settings)
 
 /**
  * `setup cassandra`: creates the keyspace (NetworkTopologyStrategy, CASSANDRA_REPLICATION_FACTOR in

@@ -61,7 +61,7 @@ export class EcommerceStore extends Context.Service<EcommerceStore, {
   readonly writeBatch: (batch: StoreBatch) => Effect.Effect<number, PostgresSinkError>
 }>()("tributary/sinks/postgres/EcommerceStore") {
   /** Over the SqlClient in context (PostgreSQL). */
-  static readonly layer = Layer.effect(
+  static readonly layerNoDeps = Layer.effect(
     EcommerceStore,
     Effect.gen(function*() {
       const sql = yield* SqlClient.SqlClient
@@ -159,8 +159,8 @@ export class EcommerceStore extends Context.Service<EcommerceStore, {
   )
 
   /** The PostgreSQL store at DATABASE_URL, with a small connection pool held for as long as the layer lives. */
-  static readonly layerPostgres = (settings: PostgresSettings) =>
-    EcommerceStore.layer.pipe(
+  static readonly layer = (settings: PostgresSettings) =>
+    EcommerceStore.layerNoDeps.pipe(
       Layer.provide(PgClient.layer({
         url: settings.url,
         maxConnections: settings.maxConnections,
@@ -172,7 +172,7 @@ export class EcommerceStore extends Context.Service<EcommerceStore, {
    * In process memory, with the same semantics (unique transaction ids, atomic batches, offsets that
    * never go back): unit tests and the demo. Pass the state to inspect it.
    */
-  static readonly layerMemory = (state: InMemoryEcommerceStore = new InMemoryEcommerceStore()) =>
+  static readonly layerInMemory = (state: InMemoryEcommerceStore = new InMemoryEcommerceStore()) =>
     Layer.succeed(
       EcommerceStore,
       EcommerceStore.of({

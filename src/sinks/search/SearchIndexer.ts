@@ -161,6 +161,10 @@ export class SearchIndexer extends Context.Service<SearchIndexer, {
   /** Succeeds once every document is acknowledged by the engine. */
   readonly index: (documents: ReadonlyArray<SearchDocument>) => Effect.Effect<void, SearchError>
 }>()("tributary/sinks/search/SearchIndexer") {
+  /** Over an index in process memory (pass one to inspect it). */
+  static readonly layerInMemory = (index: InMemorySearchIndex = new InMemorySearchIndex()): Layer.Layer<SearchIndexer> =>
+    index.layer()
+
   /** Needs an HttpClient (e.g. NodeHttpClient.layerUndici). */
   static readonly layer = (settings: SearchSettings) =>
     Layer.effect(
@@ -287,6 +291,7 @@ export class InMemorySearchIndex {
     return rejected
   }
 
+  /** SearchIndexer over this index. */
   layer(): Layer.Layer<SearchIndexer> {
     const index = (documents: ReadonlyArray<SearchDocument>): Effect.Effect<void, SearchError> =>
       Effect.gen({ self: this }, function*() {

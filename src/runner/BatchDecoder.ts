@@ -1,6 +1,6 @@
 import { Result, Schema } from "effect"
-import { describeIssue, MalformedRecord } from "../../domain/MalformedRecord.ts"
-import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
+import { describeIssue, MalformedRecord } from "../domain/MalformedRecord.ts"
+import type { KafkaRecord } from "../kafka/KafkaRecord.ts"
 
 export interface Decoded<A> {
   readonly valid: Array<{ readonly record: KafkaRecord; readonly value: A }>

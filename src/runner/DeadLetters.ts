@@ -1,8 +1,8 @@
 import { Effect, Option } from "effect"
-import type { DeadLetterSettings } from "../../config/PipelineConfig.ts"
-import type { MalformedRecord } from "../../domain/MalformedRecord.ts"
-import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
-import type { PipelineStats } from "../../observability/PipelineStats.ts"
+import type { DeadLetterSettings } from "../config/PipelineConfig.ts"
+import type { MalformedRecord } from "../domain/MalformedRecord.ts"
+import type { KafkaRecord, OutgoingRecord } from "../kafka/KafkaRecord.ts"
+import type { PipelineStats } from "../observability/PipelineStats.ts"
 
 /** Header names on dead-letter records: the reason and where the record came from. */
 export const DeadLetterHeaders = {

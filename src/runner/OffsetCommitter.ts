@@ -1,8 +1,8 @@
 import { Clock, Effect } from "effect"
-import type { KafkaError } from "../../kafka/KafkaError.ts"
-import { type CommitOffset, partitionKey } from "../../kafka/KafkaRecord.ts"
-import type { Subscription } from "../../kafka/KafkaSource.ts"
-import type { PipelineStats } from "../../observability/PipelineStats.ts"
+import type { KafkaError } from "../kafka/KafkaError.ts"
+import { type CommitOffset, partitionKey } from "../kafka/KafkaRecord.ts"
+import type { Subscription } from "../kafka/KafkaSource.ts"
+import type { PipelineStats } from "../observability/PipelineStats.ts"
 
 /**
  * Commits offsets the pipeline has marked safe, at most once per `intervalMs` (a commit is a broker

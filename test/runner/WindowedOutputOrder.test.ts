@@ -9,8 +9,9 @@ import {
   decodeCardTransactions,
   makeCardAggregatesEngine,
   toCardWindowRecord
-} from "../../src/pipelines/card-aggregates/index.ts"
-import { runWindowedPipeline } from "../../src/pipelines/shared/WindowedPipeline.ts"
+} from "../../src/pipelines/card-aggregates/CardAggregatesPipeline.ts"
+import { windowedJob } from "../../src/runner/Job.ts"
+import { runJob } from "../../src/runner/PipelineRunner.ts"
 
 const BASE = Date.UTC(2025, 0, 1, 12, 0, 0)
 
@@ -46,14 +47,11 @@ describe("windowed pipeline output order", () => {
 
         const written: Array<{ readonly key: number; readonly start: number }> = []
         let writes = 0
-        const pipeline = yield* runWindowedPipeline({
+        const pipeline = yield* runJob(windowedJob({
           name: "card-aggregates",
-          groupId: settings.groupId,
-          topic: settings.topic,
-          deadLetters: settings.deadLetters,
+          source: { groupId: settings.groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
           decode: decodeCardTransactions,
-          toWindowRecord: toCardWindowRecord,
-          engine: makeCardAggregatesEngine(settings),
+          windows: { engine: makeCardAggregatesEngine(settings), toWindowRecord: toCardWindowRecord },
           output: {
             _tag: "AtLeastOnce",
             // The first write is slow, later ones fast: overlapping writes would land out of order.
@@ -65,7 +63,7 @@ describe("windowed pipeline output order", () => {
                 return []
               })
           }
-        }).pipe(Effect.forkChild)
+        })).pipe(Effect.forkChild)
 
         // 1,200 records 10 s apart: about 200 minutes, so about 190 closed windows per card.
         while (written.length < 3 * 180) yield* Effect.sleep("50 millis")

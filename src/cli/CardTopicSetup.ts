@@ -1,69 +1,9 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { Config, Effect, Layer, Option } from "effect"
-import {
-  cardAggregatesSettings,
-  cardSimulatorSettings,
-  type CardTopicSettings,
-  cardTopicSettings
-} from "../../config/CardAggregatesConfig.ts"
-import { HopsworksConfig, type HopsworksSettings, hopsworksSettings } from "../../config/HopsworksConfig.ts"
-import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
-import { HopsworksClient } from "../../hopsworks/HopsworksClient.ts"
-import { KafkaAdmin } from "../../kafka/KafkaAdmin.ts"
-import { CardTransactionsSimulator } from "../../simulator/CardTransactionsSimulator.ts"
-import { publishAtRate } from "../../simulator/Publisher.ts"
-import type { PipelineDefinition } from "../PipelineDefinition.ts"
-import { cardAggregatesFeatureGroup, runCardAggregatesPipeline } from "./CardAggregatesPipeline.ts"
-
-export * from "./CardAggregatesPipeline.ts"
-
-export const cardAggregatesPipeline: PipelineDefinition = {
-  name: "card-aggregates",
-  input: "card-transactions",
-  description:
-    "Card transactions → per card, 10-minute event-time windows sliding every minute: count, mean, sample std-dev " +
-    "→ Hopsworks feature group card_transactions_10m_agg (seed 001)",
-  sourceTopics: Effect.map(cardAggregatesSettings, (s) => [s.topic]),
-  run: Effect.flatMap(cardAggregatesSettings, (settings) => runCardAggregatesPipeline(settings)),
-  simulate: (sim) =>
-    Effect.gen(function*() {
-      const { topic } = yield* cardTopicSettings
-      const card = yield* cardSimulatorSettings
-      const simulator = new CardTransactionsSimulator({
-        seed: sim.seed,
-        cards: card.cards,
-        maxDelayMs: card.maxDelaySeconds * 1_000,
-        lateShare: card.lateShare,
-        malformedShare: sim.malformedShare
-      })
-      return yield* publishAtRate({
-        ratePerSecond: sim.ratePerSecond,
-        count: sim.count,
-        make: (n, now) => simulator.batch(n, now).map((r) => ({ topic, key: r.key, value: r.value }))
-      })
-    }),
-  setup: Effect.gen(function*() {
-    const settings = yield* cardAggregatesSettings
-    yield* cardAggregatesFeatureGroup(settings)
-  })
-}
-
-/**
- * `materialize <fg> [version]`: starts the offline materialization job
- * `<fg>_<version>_offline_fg_materialization` (the seed's "backfill"; the client falls back to the
- * pre-3.4 `_offline_fg_backfill` name) and returns the execution. With the local emulator there is
- * no offline store: the execution is reported FINISHED for a known feature group, FAILED otherwise.
- */
-export const materializeFeatureGroup = Effect.fn("CardAggregates.materializeFeatureGroup")(
-  function*(name: string, version: number) {
-    const store = yield* FeatureStore
-    const execution = yield* store.materialize(name, version)
-    yield* Effect.logInfo(
-      `started ${execution.jobName}: execution ${execution.executionId}, state ${execution.state}`
-    )
-    return execution
-  }
-)
+import { type CardTopicSettings, cardTopicSettings } from "../config/CardAggregatesConfig.ts"
+import { HopsworksConfig, type HopsworksSettings, hopsworksSettings } from "../config/HopsworksConfig.ts"
+import { HopsworksClient } from "../hopsworks/HopsworksClient.ts"
+import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 
 /** The source topic's record schema, registered with the topic in Hopsworks like the seed's `kafka_topic.py`. */
 export const cardTransactionAvroSchema = (topic: string): string =>

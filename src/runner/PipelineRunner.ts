@@ -1,0 +1,370 @@
+/**
+ * The one consume loop. Every job (see Job.ts) runs here, in three stages over the subscription's
+ * events plus a processing-time tick:
+ *
+ * 1. **prepare**, strictly in order: count the batches, decode them, run the transform (map, or the
+ *    window engine), track assignments. Pure work; no I/O.
+ * 2. **write**: dead letters, late records, then the output — each acknowledged before the step is
+ *    done. Up to the output's concurrency steps write at once; `aheadOfOutput` steps may be prepared
+ *    while a write awaits its acknowledgement.
+ * 3. **apply**, strictly in order: mark the offsets of acknowledged steps for the committer, commit
+ *    when due, forget revoked partitions. A commit therefore never covers a record whose outputs
+ *    (and every earlier one) were not acknowledged: a crash replays at most what was in flight.
+ */
+import { Clock, Effect, Stream } from "effect"
+import type { MalformedRecord } from "../domain/MalformedRecord.ts"
+import type { KafkaError } from "../kafka/KafkaError.ts"
+import {
+  type CommitOffset,
+  type KafkaRecord,
+  nextOffset,
+  type OutgoingRecord,
+  type RecordBatch,
+  type SourceEvent,
+  type TopicPartition
+} from "../kafka/KafkaRecord.ts"
+import { KafkaSink } from "../kafka/KafkaSink.ts"
+import { KafkaSource } from "../kafka/KafkaSource.ts"
+import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
+import { allTransient, type Classifier, errorText, errorType, retryWith } from "../shared/Retry.ts"
+import type { Firing, LateRecord, WindowRecord } from "../window/index.ts"
+import type { Decoded } from "./BatchDecoder.ts"
+import { decodeCheckpointMetadata, encodeCheckpointMetadata } from "./CheckpointMetadata.ts"
+import { handleMalformed } from "./DeadLetters.ts"
+import type { Job, Rows, WindowedTransform } from "./Job.ts"
+import { makeOffsetCommitter } from "./OffsetCommitter.ts"
+
+type Assignment = Exclude<SourceEvent, RecordBatch>
+
+/** What one prepared event becomes; the write stage fills in nothing but acknowledgements. */
+type Step<Item> =
+  | {
+    readonly _tag: "Write"
+    readonly items: ReadonlyArray<Item>
+    readonly malformed: Decoded<unknown>["malformed"]
+    /** Records later than the allowed lateness: counted, and produced when the job names a late topic. */
+    readonly lateCount: number
+    readonly late: ReadonlyArray<OutgoingRecord>
+    /** Offsets safe to commit once this step (and every earlier one) is acknowledged. */
+    readonly offsets: ReadonlyArray<CommitOffset>
+    /** The partition all of the step's records came from, when there is one (per-partition figures). */
+    readonly partition: TopicPartition | undefined
+  }
+  | { readonly _tag: "Tick" }
+  | { readonly _tag: "Assignment"; readonly event: Assignment }
+
+const tick = { _tag: "Tick" } as const
+
+/**
+ * Retries a failure its classifier calls transient with jittered backoff, logging and counting each
+ * retry; a permanent failure is handed back at once.
+ */
+export const retryCounted = <E>(what: string, stats: PipelineStats, classify: Classifier<E> = allTransient) =>
+  retryWith<E>({
+    classify,
+    onRetry: (e) =>
+      Effect.andThen(stats.failed(errorType(e)), Effect.logWarning(`${what} failed, retrying: ${errorText(e)}`))
+  })
+
+/** Runs a job until interrupted (or until its source ends). */
+export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
+  Effect.gen(function*() {
+    const source = yield* KafkaSource
+    const sink = yield* KafkaSink
+    const stats = yield* (yield* PipelineRegistry).register(job.name)
+    const { output, transform } = job
+    const { groupId, topics } = job.source
+    const windows = transform._tag === "Windowed" ? transform : undefined
+    if (windows !== undefined && topics.length !== 1) {
+      return yield* Effect.die(new Error(`${job.name}: a windowed job reads exactly one topic`))
+    }
+    const classify: Classifier<E> = output._tag === "KafkaTransaction" || output.classify === undefined
+      ? allTransient
+      : (e) => output.classify!(e)
+
+    // The source calls `startOffsets` from its own fiber: it runs with the job's services.
+    const services = yield* Effect.context<R>()
+    const subscription = yield* source.subscribe({
+      groupId,
+      topics,
+      fromBeginning: job.source.fromBeginning,
+      partitionsConsumedConcurrently: job.source.parallelism,
+      startOffsets: output._tag === "StoredOffsets"
+        ? (partitions) =>
+          output.startOffsets(partitions).pipe(
+            retryCounted("read stored offsets", stats, classify),
+            Effect.provideContext(services)
+          )
+        : undefined
+    })
+    const transaction = output._tag === "KafkaTransaction" ? yield* sink.transactional(output.transactionalId) : undefined
+    const committer = makeOffsetCommitter(subscription, stats, job.commitIntervalMs ?? 1_000)
+    stats.attachSource({ groupId, topics, connection: subscription.connection })
+    stats.describe({ sources: topics, stages: ["decode", windows ? "windows" : "write"], ...job.topology })
+    yield* Effect.logInfo(`pipeline ${job.name} consuming ${topics.join(", ")} as group ${groupId}`)
+
+    const sendKafka = (what: string, records: ReadonlyArray<OutgoingRecord>) =>
+      sink.send(records).pipe(retryCounted(what, stats))
+    const window = windows === undefined ? undefined : windowStage(windows, topics[0]!, stats)
+
+    // ---- stage 1: prepare ----
+    const consumed = (batch: RecordBatch) =>
+      stats.consumed(batch.records.length, {
+        topic: batch.topic,
+        partition: batch.partition,
+        lastOffset: batch.records[batch.records.length - 1]!.offset
+      })
+
+    /** One step for the batches waiting together (a map job whose output takes any partitions). */
+    const mapGroup = (batches: ReadonlyArray<RecordBatch>): Step<Item> => {
+      const records = batches.length === 1 ? batches[0]!.records : batches.flatMap((b) => b.records)
+      const { malformed, valid } = job.decode(records)
+      const first = batches[0]!
+      const single = batches.every((b) => b.partition === first.partition && b.topic === first.topic)
+      return {
+        _tag: "Write",
+        items: (transform as Extract<typeof transform, { _tag: "Map" }>).map(valid),
+        malformed,
+        lateCount: 0,
+        late: [],
+        offsets: batches.map((b) => ({
+          topic: b.topic,
+          partition: b.partition,
+          offset: nextOffset(b.records[b.records.length - 1]!.offset)
+        })),
+        partition: single ? { topic: first.topic, partition: first.partition } : undefined
+      }
+    }
+
+    const onBatch = (batch: RecordBatch, now: number): Step<Item> => {
+      if (window === undefined) return mapGroup([batch])
+      const { malformed, valid } = job.decode(batch.records)
+      return window.process(batch, malformed, valid, now) as Step<Item>
+    }
+
+    const prepare = (events: ReadonlyArray<SourceEvent | "tick">) =>
+      Effect.gen(function*() {
+        const now = yield* Clock.currentTimeMillis
+        const steps: Array<Step<Item>> = []
+        // A map job with an at-least-once or transactional output writes waiting batches together.
+        const grouping = window === undefined && output._tag !== "StoredOffsets"
+        let waiting: Array<RecordBatch> = []
+        const flush = () => {
+          if (waiting.length > 0) steps.push(mapGroup(waiting))
+          waiting = []
+        }
+        for (const event of events) {
+          if (event === "tick") {
+            flush()
+            steps.push(window === undefined ? tick : window.onTick(now) as Step<Item>)
+          } else if (event._tag === "Batch") {
+            yield* consumed(event)
+            if (grouping) waiting.push(event)
+            else steps.push(onBatch(event, now))
+          } else {
+            // Assignment changes split groups, so commits before and after them stay in order.
+            flush()
+            window?.onAssignment(event)
+            steps.push({ _tag: "Assignment", event })
+          }
+        }
+        flush()
+        return steps
+      }).pipe(Effect.uninterruptible)
+
+    // ---- stage 2: write ----
+    const written = (rows: Rows, partition?: TopicPartition) =>
+      job.afterWrite === undefined
+        ? stats.written(rows, partition)
+        : Effect.andThen(stats.written(rows, partition), job.afterWrite(rows))
+
+    const writeOutput = (step: Extract<Step<Item>, { _tag: "Write" }>) =>
+      Effect.gen(function*() {
+        switch (output._tag) {
+          case "AtLeastOnce": {
+            if (step.items.length > 0) {
+              const rows = yield* stats.timed("output", output.write(step.items).pipe(
+                retryCounted(`${job.name} write`, stats, classify)
+              ))
+              yield* written(rows, step.partition)
+            }
+            return step.offsets
+          }
+          case "StoredOffsets": {
+            // Also for an all-malformed batch: the stored offset must move past it.
+            const rows = yield* stats.timed("output", output.write(step.items, step.offsets[0]!).pipe(
+              retryCounted(`${job.name} write`, stats, classify)
+            ))
+            yield* written(rows, step.partition)
+            // Kafka's commit only shows lag; the sink's stored offset is the one restarts use.
+            return step.offsets
+          }
+          case "KafkaTransaction": {
+            const { records, rows } = output.toRecords(step.items)
+            if (records.length === 0 && step.offsets.length === 0) return []
+            const start = yield* Clock.currentTimeMillis
+            yield* transaction!.sendAndCommit(records, { groupId, offsets: step.offsets }).pipe(
+              retryCounted(`${job.name} transaction`, stats)
+            )
+            yield* stats.committed(step.offsets, (yield* Clock.currentTimeMillis) - start)
+            yield* written(rows, step.partition)
+            // Committed with the outputs: nothing left to mark.
+            return []
+          }
+        }
+      })
+
+    const write = (step: Step<Item>): Effect.Effect<ReadonlyArray<CommitOffset> | Step<Item>, unknown, R> => {
+      if (step._tag !== "Write") return Effect.succeed(step)
+      return Effect.gen(function*() {
+        yield* handleMalformed(stats, job.source.deadLetters, step.malformed, (r) => sendKafka("dead-letter produce", r))
+        if (step.lateCount > 0) yield* stats.lateArrivals(step.lateCount)
+        if (step.late.length > 0) yield* sendKafka("late records produce", step.late)
+        return yield* writeOutput(step)
+      }).pipe(
+        // A step that started is finished (written, acknowledged) before shutdown takes effect.
+        Effect.uninterruptible,
+        Effect.annotateLogs({ pipeline: job.name, partition: step.partition?.partition ?? "" })
+      )
+    }
+
+    // ---- stage 3: apply ----
+    const apply = (result: ReadonlyArray<CommitOffset> | Step<Item>): Effect.Effect<void> => {
+      if (Array.isArray(result)) return result.length > 0 ? committer.mark(result) : Effect.void
+      const step = result as Step<Item>
+      switch (step._tag) {
+        case "Tick":
+          return committer.flushIfDue
+        case "Assignment":
+          return step.event._tag === "Revoked"
+            ? Effect.andThen(committer.forget(step.event.partitions), trackAssignment(stats, step.event))
+            : trackAssignment(stats, step.event)
+        case "Write":
+          return Effect.void
+      }
+    }
+
+    const concurrency = output._tag === "AtLeastOnce" ? Math.max(1, output.concurrency ?? 1) : 1
+    return yield* withTicks(subscription.events, job.tickMs).pipe(
+      Stream.chunks,
+      Stream.mapEffect(prepare),
+      Stream.flattenIterable,
+      Stream.buffer({ capacity: Math.max(1, job.aheadOfOutput ?? 1) }),
+      Stream.mapEffect(write, { concurrency }),
+      Stream.runForEach(apply),
+      Effect.ensuring(committer.flush)
+    ) as Effect.Effect<void, MalformedRecord | KafkaError | E, R>
+  })
+
+/** The source's events, plus a tick every `tickMs` so quiet jobs still commit and close windows. */
+const withTicks = <A, E>(events: Stream.Stream<A, E>, tickMs = 1_000) =>
+  Stream.merge(events, Stream.tick(tickMs).pipe(Stream.map(() => "tick" as const)), { haltStrategy: "left" })
+
+const trackAssignment = (stats: PipelineStats, event: Assignment) =>
+  Effect.gen(function*() {
+    const names = event.partitions.map((p) => `${p.topic}:${p.partition}`)
+    yield* stats.assignment(event._tag, event.partitions)
+    yield* Effect.logInfo(`${stats.name}: partitions ${event._tag.toLowerCase()}: ${names.join(", ")}`)
+  })
+
+/**
+ * The windowed transform's side of stage 1: records into the engine, fired windows out, with the
+ * checkpoints (safe offset + watermark metadata) taken right after the step — the engine moves on
+ * before the output is acknowledged, so they are captured here.
+ */
+const windowStage = <A>(
+  windows: WindowedTransform<A, unknown, unknown, unknown>,
+  topic: string,
+  stats: PipelineStats
+) => {
+  const { engine } = windows
+
+  const report = () => {
+    const s = engine.stats()
+    stats.windowState({
+      openWindows: s.openKeyWindows,
+      stateSize: s.recordsInOpenWindows,
+      watermark: engine.watermark(),
+      partitionWatermarks: engine.assignedPartitions().map((partition) => ({
+        topic,
+        partition,
+        watermark: engine.partitionWatermark(partition)
+      }))
+    })
+  }
+
+  const checkpoints = (partitions: Iterable<number>): Array<CommitOffset> => {
+    const out: Array<CommitOffset> = []
+    for (const partition of partitions) {
+      const c = engine.checkpoint(partition)
+      if (c !== undefined) {
+        out.push({ topic, partition, offset: String(c.offset), metadata: encodeCheckpointMetadata(c) })
+      }
+    }
+    return out
+  }
+
+  /** Partitions whose checkpoint may have moved: those with fired windows, plus the batch's own. */
+  const touched = (fired: ReadonlyArray<Firing<unknown, unknown>>, also?: number): Set<number> => {
+    const set = new Set<number>(also === undefined ? [] : [also])
+    for (const f of fired) set.add(f.partition)
+    return set
+  }
+
+  const lateRecords = (
+    late: ReadonlyArray<LateRecord<WindowRecord<unknown, unknown>>>,
+    valid: Decoded<A>["valid"]
+  ): Array<OutgoingRecord> => {
+    if (late.length === 0 || windows.lateTopic === undefined) return []
+    const byOffset = new Map<number, KafkaRecord>(valid.map((v) => [Number(v.record.offset), v.record]))
+    return late.flatMap((l) => {
+      const raw = byOffset.get(l.record.offset)
+      return raw === undefined ? [] : [{
+        topic: windows.lateTopic!,
+        key: raw.key,
+        value: raw.value,
+        headers: { ...raw.headers, "tributary.late.windows": String(l.missedWindows.length) }
+      }]
+    })
+  }
+
+  return {
+    process: (
+      batch: RecordBatch,
+      malformed: Decoded<A>["malformed"],
+      valid: Decoded<A>["valid"],
+      now: number
+    ): Step<Firing<unknown, unknown>> => {
+      const records = new Array<WindowRecord<unknown, unknown>>(valid.length)
+      for (let i = 0; i < valid.length; i++) records[i] = windows.toWindowRecord(valid[i]!.value, valid[i]!.record)
+      const result = engine.process(batch.partition, records, now)
+      report()
+      return {
+        _tag: "Write",
+        items: result.fired,
+        malformed,
+        lateCount: result.late.length,
+        late: lateRecords(result.late, valid),
+        offsets: checkpoints(touched(result.fired, batch.partition)),
+        partition: { topic: batch.topic, partition: batch.partition }
+      }
+    },
+    onTick: (now: number): Step<Firing<unknown, unknown>> => {
+      const result = engine.onProcessingTime(now)
+      report()
+      return result.fired.length === 0 ? tick : {
+        _tag: "Write",
+        items: result.fired,
+        malformed: [],
+        lateCount: 0,
+        late: [],
+        offsets: checkpoints(touched(result.fired)),
+        partition: undefined
+      }
+    },
+    onAssignment: (event: Assignment) => {
+      if (event._tag === "Revoked") for (const p of event.partitions) engine.revoke(p.partition)
+      else for (const p of event.partitions) engine.assign(p.partition, decodeCheckpointMetadata(p.committedMetadata))
+    }
+  }
+}
