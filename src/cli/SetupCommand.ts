@@ -4,7 +4,10 @@ import { serviceSettings } from "../config/ServiceConfig.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { kafkaFromConfig } from "../kafka/KafkaLayer.ts"
 import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
-import { setupCassandra } from "../pipelines/user-events/UserEventsPipeline.ts"
+import { userEventsSettings } from "../config/UserEventsConfig.ts"
+import { CassandraClient } from "../sinks/cassandra/CassandraClient.ts"
+import { tableOptions } from "../sinks/cassandra/UserEventsSink.ts"
+import { ensureUserEventsTable } from "../sinks/cassandra/UserEventsTable.ts"
 import { appLayer, setupPipeline } from "./AppLayer.ts"
 import { setupCardTopic } from "./CardTopicSetup.ts"
 
@@ -38,6 +41,19 @@ const topic = Command.make(
       yield* Effect.logInfo(`topic ${name} is there (${count} partitions if it was created now)`)
     }).pipe(Effect.provide(kafkaFromConfig))
 ).pipe(Command.withDescription("Create a Kafka topic if it does not exist"))
+
+/**
+ * `setup cassandra`: creates the keyspace (NetworkTopologyStrategy, CASSANDRA_REPLICATION_FACTOR in
+ * CASSANDRA_LOCAL_DC) and the `user_events` table if missing, then checks the table's key matches the
+ * configuration. Idempotent; needs nothing but configuration.
+ */
+const setupCassandra = Effect.gen(function*() {
+  const settings = yield* userEventsSettings
+  const table = yield* ensureUserEventsTable(tableOptions(settings)).pipe(
+    Effect.provide(CassandraClient.layer(settings.cassandra))
+  )
+  yield* Effect.logInfo(`Cassandra: ${table.qualifiedName} is there (created or already present)`)
+})
 
 const cassandra = Command.make("cassandra", {}, () => setupCassandra).pipe(
   Command.withDescription("Create the Cassandra keyspace and user_events table if missing (idempotent)")

@@ -1,4 +1,4 @@
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { KafkaAdmin, type TopicSpec } from "./KafkaAdmin.ts"
 import { KafkaError } from "./KafkaError.ts"
 import {
@@ -21,7 +21,13 @@ import { SubscriptionBuffer } from "./SubscriptionBuffer.ts"
  */
 export class InMemoryBroker extends Context.Service<InMemoryBroker, BrokerState>()("tributary/kafka/InMemoryBroker") {
   static readonly layer = (options?: { readonly defaultPartitions?: number; readonly maxBatchSize?: number }) =>
-    Layer.sync(InMemoryBroker, () => new BrokerState(options?.defaultPartitions ?? 1, options?.maxBatchSize ?? 500))
+    Layer.effect(
+      InMemoryBroker,
+      // Record timestamps come from the Clock in context, so tests under TestClock see virtual time.
+      Effect.map(Clock.Clock, (clock) =>
+        new BrokerState(options?.defaultPartitions ?? 1, options?.maxBatchSize ?? 500, () =>
+          clock.currentTimeMillisUnsafe()))
+    )
 
   /** KafkaSource, KafkaSink and KafkaAdmin over the broker in context. */
   static readonly layerKafka = Layer.mergeAll(
@@ -62,9 +68,12 @@ export class BrokerState {
   readonly defaultPartitions: number
   readonly maxBatchSize: number
 
-  constructor(defaultPartitions: number, maxBatchSize: number) {
+  private readonly now: () => number
+
+  constructor(defaultPartitions: number, maxBatchSize: number, now: () => number) {
     this.defaultPartitions = defaultPartitions
     this.maxBatchSize = maxBatchSize
+    this.now = now
   }
 
   createTopic(spec: TopicSpec): void {
@@ -96,7 +105,7 @@ export class BrokerState {
         topic: r.topic,
         partition,
         offset: String(target.length),
-        timestamp: r.timestamp ?? Date.now(),
+        timestamp: r.timestamp ?? this.now(),
         key,
         value: toBuffer(r.value),
         headers

@@ -21,8 +21,7 @@ export interface Aggregator<in V, Acc, out Out> {
   readonly result: (acc: Acc) => Out
 }
 
-export type AggregatorInput<A> = A extends Aggregator<infer V, any, any> ? V : never
-export type AggregatorAcc<A> = A extends Aggregator<any, infer Acc, any> ? Acc : never
+type AggregatorInput<A> = A extends Aggregator<infer V, any, any> ? V : never
 export type AggregatorOutput<A> = A extends Aggregator<any, any, infer O> ? O : never
 
 /** Number of values. */

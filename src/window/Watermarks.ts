@@ -14,7 +14,7 @@
  * - Replay after a restart (`assign` with `replaying: true`): until `endReplay(p)`, `E_p` is held at
  *   the restored watermark (`cap`), however far `W` gets (other partitions, idleness), and `W_p` is
  *   the restored watermark raised by the replayed records only; the restored partition watermark
- *   (`restoredPartitionWatermark`) is applied by `endReplay`. See WindowEngine's header comment.
+ *   (`restoredPartitionWatermark`) is applied by `endReplay`. See docs/window-semantics.md.
  *
  * Processing time is always passed in (`nowMs`); nothing here reads a clock, so it is deterministic.
  * A freshly assigned partition starts its idle timer at the first processing time observed after

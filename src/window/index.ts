@@ -1,23 +1,14 @@
 /**
- * Pure event-time windowing for the pipelines: assigners, mergeable aggregators, watermarks, the
- * engine, and a small Clock-driven timer.
+ * Pure event-time windowing for the pipelines: assigners, mergeable aggregators, watermarks and the
+ * engine. Semantics: docs/window-semantics.md.
  */
 export * as Aggregator from "./Aggregator.ts"
+export type { Checkpoint } from "./Checkpoint.ts"
+export type { AssignOptions } from "./Partitions.ts"
 export { makeWatermarks } from "./Watermarks.ts"
 export type { PartitionClock, Watermarks, WatermarksOptions } from "./Watermarks.ts"
 export { hopping, lastStart, session, sliding, tumbling, windowsFor } from "./WindowAssigner.ts"
 export type { Aligned, Session, Window, WindowAssigner } from "./WindowAssigner.ts"
 export { makeWindowEngine } from "./WindowEngine.ts"
-export type {
-  AssignOptions,
-  Checkpoint,
-  Firing,
-  FiringKind,
-  LateRecord,
-  ProcessResult,
-  WindowEngine,
-  WindowEngineOptions,
-  WindowEngineStats,
-  WindowRecord
-} from "./WindowEngine.ts"
-export * as WindowTimer from "./WindowTimer.ts"
+export type { WindowEngine, WindowEngineOptions, WindowEngineStats } from "./WindowEngine.ts"
+export type { Firing, FiringKind, LateRecord, ProcessResult, WindowRecord } from "./WindowRecord.ts"

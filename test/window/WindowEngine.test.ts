@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import { Arbitrary, Schema } from "effect"
 import * as Agg from "../../src/window/Aggregator.ts"
 import { session, sliding, tumbling } from "../../src/window/WindowAssigner.ts"
-import { makeWindowEngine, type ProcessResult, type WindowEngine } from "../../src/window/WindowEngine.ts"
+import { makeWindowEngine, type WindowEngine } from "../../src/window/WindowEngine.ts"
+import type { ProcessResult } from "../../src/window/WindowRecord.ts"
 import {
   buildSteps,
   events,

@@ -7,10 +7,8 @@ import { statelessJob } from "../../runner/Job.ts"
 import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
 import { byTransientFlag } from "../../shared/Retry.ts"
 import { UserEventsSimulator } from "../../simulator/UserEventsSimulator.ts"
-import { CassandraClient } from "../../sinks/cassandra/CassandraClient.ts"
 import { InMemoryUserEvents } from "../../sinks/cassandra/InMemoryUserEvents.ts"
-import { tableOptions, UserEventsSink } from "../../sinks/cassandra/UserEventsSink.ts"
-import { ensureUserEventsTable } from "../../sinks/cassandra/UserEventsTable.ts"
+import { UserEventsSink } from "../../sinks/cassandra/UserEventsSink.ts"
 
 export const decodeUserEvents = jsonBatchDecoder(UserEvent)
 
@@ -58,21 +56,9 @@ export const userEventsPipeline = definePipeline({
       const simulator = new UserEventsSimulator(sim.seed, sim.malformedShare)
       return { topic: settings.topic, ratePerSecond: sim.ratePerSecond, batch: (n, now) => simulator.batch(n, now) }
     }),
-  setup: () => setupCassandra
+  // Building the real sink creates the keyspace and table when missing, and checks the table's key.
+  setup: () => Effect.asVoid(UserEventsSink)
 })
 
 /** Runs the pipeline until interrupted, over the UserEventsSink in context. */
 export const runUserEventsPipeline = (settings: UserEventsSettings) => runPipelineWith(userEventsPipeline, settings)
-
-/**
- * `setup cassandra`: creates the keyspace (NetworkTopologyStrategy, CASSANDRA_REPLICATION_FACTOR in
- * CASSANDRA_LOCAL_DC) and the `user_events` table if missing, then checks the table's key matches the
- * configuration. Idempotent; needs nothing but configuration.
- */
-export const setupCassandra = Effect.gen(function*() {
-  const settings = yield* userEventsSettings
-  const table = yield* ensureUserEventsTable(tableOptions(settings)).pipe(
-    Effect.provide(CassandraClient.layer(settings.cassandra))
-  )
-  yield* Effect.logInfo(`Cassandra: ${table.qualifiedName} is there (created or already present)`)
-})
