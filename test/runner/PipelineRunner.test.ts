@@ -1,0 +1,288 @@
+/**
+ * The runner under virtual time (TestClock), once per output kind: commits follow acknowledgements
+ * (coalesced to one a second where Kafka commits are only bookkeeping), transient failures back off
+ * with jitter and lose nothing, permanent ones are handed back at once, and windowed jobs close
+ * windows from processing time when a partition stays quiet.
+ */
+import { assert, describe, it } from "@effect/vitest"
+import { Clock, Data, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { TestClock } from "effect/testing"
+import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
+import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
+import { KafkaError } from "../../src/kafka/KafkaError.ts"
+import type { CommitOffset } from "../../src/kafka/KafkaRecord.ts"
+import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
+import { jsonBatchDecoder } from "../../src/runner/BatchDecoder.ts"
+import { type Output, statelessJob, windowedJob } from "../../src/runner/Job.ts"
+import { runJob } from "../../src/runner/PipelineRunner.ts"
+import type { FailureKind } from "../../src/shared/Retry.ts"
+import { Aggregator, makeWindowEngine, tumbling } from "../../src/window/index.ts"
+
+const topic = "readings"
+const groupId = "runner-test"
+const deadLetters = { policy: "dead-letter" as const, topic: Option.none<string>() }
+const Reading = Schema.Struct({ id: Schema.String, at: Schema.Number })
+type Reading = typeof Reading.Type
+const decode = jsonBatchDecoder(Reading)
+
+class SinkDown extends Data.TaggedError("SinkDown")<{ readonly transient: boolean }> {}
+
+/** A sink the tests steer: fail the next N writes (transient or not), and see what was written when. */
+class ScriptedSink {
+  failNext = 0
+  failPermanently = false
+  readonly attempts: Array<number> = []
+  readonly written: Array<string> = []
+  /** The stored-offsets kind: offsets kept with the rows, as PostgreSQL does. */
+  readonly stored = new Map<number, string>()
+
+  write = (ids: ReadonlyArray<string>, offset?: CommitOffset) =>
+    Effect.gen({ self: this }, function*() {
+      this.attempts.push(yield* Clock.currentTimeMillis)
+      if (this.failPermanently) return yield* new SinkDown({ transient: false })
+      if (this.failNext > 0) {
+        this.failNext--
+        return yield* new SinkDown({ transient: true })
+      }
+      this.written.push(...ids)
+      if (offset !== undefined) this.stored.set(offset.partition, offset.offset)
+      return ids.map((id) => ({ id }))
+    })
+}
+
+const classify = (e: SinkDown): FailureKind => (e.transient ? "transient" : "permanent")
+
+interface Kind {
+  readonly name: "AtLeastOnce" | "StoredOffsets" | "KafkaTransaction"
+  readonly output: (sink: ScriptedSink) => Output<string, SinkDown, never>
+  /** Kafka commits are coalesced (once a second) for this kind; a transaction commits with each output. */
+  readonly coalesced: boolean
+  /** Whether a write can fail permanently (a Kafka transaction's failures are all transport failures). */
+  readonly permanent: boolean
+}
+
+const kinds: ReadonlyArray<Kind> = [
+  {
+    name: "AtLeastOnce",
+    output: (sink) => ({ _tag: "AtLeastOnce", classify, write: (ids) => sink.write(ids) }),
+    coalesced: true,
+    permanent: true
+  },
+  {
+    name: "StoredOffsets",
+    output: (sink) => ({
+      _tag: "StoredOffsets",
+      classify,
+      startOffsets: (partitions) =>
+        Effect.succeed(partitions.flatMap((p) => {
+          const offset = sink.stored.get(p.partition)
+          return offset === undefined ? [] : [{ ...p, offset }]
+        })),
+      write: (ids, offset) => sink.write(ids, offset)
+    }),
+    coalesced: true,
+    permanent: true
+  },
+  {
+    name: "KafkaTransaction",
+    output: () => ({
+      _tag: "KafkaTransaction",
+      transactionalId: "runner-test-tx",
+      toRecords: (ids) => ({ records: ids.map((id) => ({ topic: "out", key: id, value: id })), rows: [] })
+    }),
+    coalesced: false,
+    permanent: false
+  }
+]
+
+/** The in-memory broker, whose transactional producer fails while `sink.failNext` > 0 (like a broker outage). */
+const brokerLayer = (sink: ScriptedSink) => {
+  const failingTransactions = Layer.effect(
+    KafkaSink,
+    Effect.map(InMemoryBroker, (broker) => {
+      const real = broker.sink()
+      return KafkaSink.of({
+        ...real,
+        transactional: (id) =>
+          Effect.map(real.transactional(id), (producer) => ({
+            sendAndCommit: (records, commit) =>
+              Effect.suspend(() => sink.write([]).pipe(
+                Effect.mapError((e) => new KafkaError({ operation: "EndTxn", message: e._tag })),
+                Effect.andThen(producer.sendAndCommit(records, commit))
+              ))
+          }))
+      })
+    })
+  )
+  return Layer.mergeAll(PipelineRegistry.layer, failingTransactions).pipe(
+    Layer.provideMerge(InMemoryBroker.layerWithKafka({ defaultPartitions: 1 }))
+  )
+}
+
+const readings = (from: number, n: number) =>
+  Array.from({ length: n }, (_, i) => ({
+    topic,
+    key: "k",
+    value: JSON.stringify({ id: `r${from + i}`, at: (from + i) * 1_000 })
+  }))
+
+const statelessRun = (kind: Kind, sink: ScriptedSink) =>
+  runJob(statelessJob({
+    name: "runner-test",
+    source: { groupId, topics: [topic], deadLetters },
+    decode,
+    map: (r: Reading) => r.id,
+    output: kind.output(sink)
+  }))
+
+/** Lets the forked job take what is waiting, without moving the clock much. */
+const settle = Effect.gen(function*() {
+  for (let i = 0; i < 20; i++) yield* Effect.yieldNow
+})
+
+/** Offset committed to Kafka (`AtLeastOnce`, `KafkaTransaction`) or stored with the rows (`StoredOffsets`). */
+const safeOffset = (kind: Kind, sink: ScriptedSink) =>
+  Effect.map(InMemoryBroker, (broker) =>
+    kind.name === "StoredOffsets"
+      ? sink.stored.get(0)
+      : broker.committed(groupId, { topic, partition: 0 })?.offset)
+
+const kafkaCommits = Effect.flatMap(PipelineRegistry, (r) =>
+  Effect.map(r.all, (all) => all.find((s) => s.name === "runner-test")?.commits ?? 0))
+
+for (const kind of kinds) {
+  describe(`runner, ${kind.name} output (TestClock)`, () => {
+    it.effect("commits only what was acknowledged; Kafka commits at most once a second", () => {
+      const sink = new ScriptedSink()
+      return Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+        yield* (yield* KafkaSink).send(readings(0, 10))
+        const fiber = yield* Effect.forkChild(statelessRun(kind, sink))
+        yield* settle
+        if (kind.name !== "KafkaTransaction") assert.strictEqual(sink.written.length, 10)
+        // The transaction commits with its output; the others wait for the first whole second.
+        assert.strictEqual(yield* safeOffset(kind, sink), kind.coalesced && kind.name !== "StoredOffsets" ? undefined : "10")
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* safeOffset(kind, sink), "10")
+        const commitsAfterFirst = yield* kafkaCommits
+
+        // Three more batches inside the same second: acknowledged, but one Kafka commit at most.
+        for (let i = 0; i < 3; i++) {
+          yield* (yield* KafkaSink).send(readings(10 + i * 5, 5))
+          yield* settle
+          yield* TestClock.adjust("100 millis")
+        }
+        const commitsWithinSecond = (yield* kafkaCommits) - commitsAfterFirst
+        if (kind.coalesced) assert.strictEqual(commitsWithinSecond, 0)
+        else assert.strictEqual(commitsWithinSecond, 3, "one transaction per output, no coalescing")
+        yield* TestClock.adjust("1 second")
+        assert.strictEqual(yield* safeOffset(kind, sink), "25")
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(brokerLayer(sink)))
+    })
+
+    it.effect("retries a transient failure with jittered backoff, then commits; nothing is lost", () => {
+      const sink = new ScriptedSink()
+      sink.failNext = 2
+      return Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+        yield* (yield* KafkaSink).send(readings(0, 4))
+        const fiber = yield* Effect.forkChild(statelessRun(kind, sink))
+        // Step virtual time until the third attempt succeeded (bounded: 5 s of virtual time).
+        for (let i = 0; i < 100 && sink.attempts.length < 3; i++) {
+          yield* settle
+          yield* TestClock.adjust("50 millis")
+        }
+        assert.strictEqual(sink.attempts.length, 3)
+        const [first, second, third] = sink.attempts as [number, number, number]
+        // Exponential from 200 ms (×1.5), each delay scaled by a random factor in [0.8, 1.2].
+        assert.isAtLeast(second - first, 160)
+        assert.isAtMost(second - first, 240 + 50)
+        assert.isAtLeast(third - second, 240)
+        assert.isAtMost(third - second, 360 + 50)
+        yield* TestClock.adjust("2 seconds")
+        assert.strictEqual(yield* safeOffset(kind, sink), "4")
+        if (kind.name === "KafkaTransaction") {
+          const out = (yield* InMemoryBroker).read("out").flat().map((r) => r.value?.toString())
+          assert.deepStrictEqual(out, ["r0", "r1", "r2", "r3"])
+        } else assert.deepStrictEqual(sink.written, ["r0", "r1", "r2", "r3"])
+        assert.isUndefined(fiber.pollUnsafe(), "still running")
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(brokerLayer(sink)))
+    })
+
+    if (kind.permanent) {
+      it.effect("hands a permanent failure back at once: one attempt, nothing committed", () => {
+        const sink = new ScriptedSink()
+        sink.failPermanently = true
+        return Effect.gen(function*() {
+          yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+          yield* (yield* KafkaSink).send(readings(0, 3))
+          const fiber = yield* Effect.forkChild(statelessRun(kind, sink))
+          yield* settle
+          yield* TestClock.adjust("10 seconds")
+          const exit = yield* Fiber.await(fiber)
+          assert.isTrue(Exit.isFailure(exit))
+          assert.strictEqual(sink.attempts.length, 1)
+          assert.strictEqual(yield* safeOffset(kind, sink), undefined)
+        }).pipe(Effect.provide(brokerLayer(sink)))
+      })
+    }
+
+    it.effect("a quiet partition holds windows back only until its idle timeout (processing time)", () => {
+      const sink = new ScriptedSink()
+      const fired: Array<string> = []
+      return Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
+        // Partition 0 only (explicit partition): event times 0..70 s; partition 1 stays empty.
+        yield* (yield* KafkaSink).send(readings(0, 71).map((r) => ({ ...r, partition: 0 })))
+        const output = kind.output(sink)
+        const job = windowedJob({
+          name: "runner-test",
+          source: { groupId, topics: [topic], deadLetters },
+          decode,
+          windows: {
+            engine: makeWindowEngine<string, number, number, number>({
+              assigner: tumbling(60_000),
+              aggregator: Aggregator.count,
+              outOfOrdernessMs: 0,
+              idleTimeoutMs: 5_000
+            }),
+            toWindowRecord: (r: Reading, record) => ({
+              offset: Number(record.offset),
+              eventTime: r.at,
+              key: "all",
+              value: 1
+            })
+          },
+          output: output._tag === "KafkaTransaction"
+            ? {
+              ...output,
+              toRecords: (windows) => {
+                for (const w of windows) fired.push(`${w.window.start}:${w.result}`)
+                return { records: [], rows: [] }
+              }
+            }
+            : {
+              _tag: "AtLeastOnce",
+              write: (windows) =>
+                Effect.sync(() => {
+                  for (const w of windows) fired.push(`${w.window.start}:${w.result}`)
+                  return []
+                })
+            }
+        })
+        const fiber = yield* Effect.forkChild(runJob(job))
+        yield* settle
+        yield* TestClock.adjust("4 seconds")
+        yield* settle
+        assert.deepStrictEqual(fired, [], "partition 1 is not idle yet: the watermark waits for it")
+        yield* TestClock.adjust("2 seconds")
+        yield* settle
+        assert.deepStrictEqual(fired, ["0:60"], "idle after 5 s: the first minute closes")
+        yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(brokerLayer(sink)))
+    })
+  })
+}
