@@ -1,10 +1,10 @@
 import { NodeHttpServer } from "@effect/platform-node"
-import { Context, Effect, Layer } from "effect"
+import { Clock, Context, Effect, Layer } from "effect"
 import { HttpRouter, HttpServer, HttpServerResponse } from "effect/http"
 import { PrometheusMetrics } from "effect/observability"
 import { createServer } from "node:http"
 import { type ObservabilitySettings, observabilitySettings } from "../config/ObservabilityConfig.ts"
-import { dashboardHtml } from "./Dashboard.ts"
+import { loadDashboard } from "./Dashboard.ts"
 import { HealthMonitor } from "./HealthMonitor.ts"
 
 const noStore = { "cache-control": "no-store" }
@@ -13,7 +13,8 @@ const noStore = { "cache-control": "no-store" }
 const routes = Layer.effectDiscard(Effect.gen(function*() {
   const router = yield* HttpRouter.HttpRouter
   const monitor = yield* HealthMonitor
-  const startedAt = Date.now()
+  const startedAt = yield* Clock.currentTimeMillis
+  const dashboard = yield* loadDashboard
 
   yield* router.add(
     "GET",
@@ -31,12 +32,11 @@ const routes = Layer.effectDiscard(Effect.gen(function*() {
   yield* router.add(
     "GET",
     "/healthz",
-    Effect.sync(() =>
+    Effect.map(Clock.currentTimeMillis, (now) =>
       HttpServerResponse.jsonUnsafe(
-        { status: "alive", uptimeSeconds: Math.round((Date.now() - startedAt) / 1000) },
+        { status: "alive", uptimeSeconds: Math.round((now - startedAt) / 1000) },
         { headers: noStore }
-      )
-    )
+      ))
   )
   // Readiness: connected to Kafka, partitions assigned, not stalled; 503 with the reasons otherwise.
   yield* router.add(
@@ -60,7 +60,7 @@ const routes = Layer.effectDiscard(Effect.gen(function*() {
   yield* router.add(
     "GET",
     "/",
-    HttpServerResponse.html(dashboardHtml).pipe(HttpServerResponse.setHeaders(noStore))
+    HttpServerResponse.html(dashboard).pipe(HttpServerResponse.setHeaders(noStore))
   )
 }))
 

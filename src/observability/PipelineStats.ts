@@ -40,7 +40,7 @@ const errors = Metric.counter("tributary_errors_total", {
 })
 
 /** Where a batch came from: the partition and the last offset in it. */
-export interface BatchPosition {
+interface BatchPosition {
   readonly topic: string
   readonly partition: number
   /** The batch's last offset (decimal string). */
@@ -48,7 +48,7 @@ export interface BatchPosition {
 }
 
 /** Figures of one source partition. Lag and the high watermark are filled in by the health monitor. */
-export interface PartitionFigures {
+interface PartitionFigures {
   readonly topic: string
   readonly partition: number
   recordsIn: number
@@ -72,7 +72,7 @@ export interface Topology {
 }
 
 /** The consumer group behind a pipeline, for lag, and its kafkajs connection (undefined in memory). */
-export interface SourceInfo {
+interface SourceInfo {
   readonly groupId: string
   readonly topics: ReadonlyArray<string>
   readonly connection?: SourceConnection | undefined
@@ -94,7 +94,7 @@ const MaxTallyKeys = 200
  */
 export class PipelineStats {
   readonly name: string
-  readonly startedAt = Date.now()
+  readonly startedAt: number
   recordsIn = 0
   recordsOut = 0
   deadLettered = 0
@@ -123,52 +123,67 @@ export class PipelineStats {
   topology: Topology | undefined
   source: SourceInfo | undefined
   private readonly attributes: Record<string, string>
+  /** The registry's clock: `startedAt` is read in the constructor, and all of a pipeline's times come from one clock. */
+  private readonly clock: Clock.Clock
 
-  constructor(name: string) {
+  constructor(name: string, clock: Clock.Clock) {
     this.name = name
+    this.clock = clock
+    this.startedAt = clock.currentTimeMillisUnsafe()
     this.attributes = { pipeline: name }
   }
 
+  // The reporting methods below change the figures when their effect runs, not when it is built,
+  // so an effect that is built but never run (or run twice) counts what actually happened.
+
   /** A batch of `n` records was taken from the source (pass the batch position for per-partition figures). */
-  consumed(n: number, from?: BatchPosition) {
-    this.recordsIn += n
-    this.lastProgressAt = Date.now()
-    const updates = [Metric.update(Metric.withAttributes(recordsIn, this.attributes), n)]
-    if (from !== undefined) {
-      const p = this.partition(from)
-      p.recordsIn += n
-      p.lastRecordAt = this.lastProgressAt
-      if (from.lastOffset !== undefined) p.lastOffset = from.lastOffset
-      updates.push(Metric.update(Metric.withAttributes(partitionRecordsIn, this.partitionAttributes(from)), n))
-    }
-    return Effect.all(updates, { discard: true })
+  consumed(n: number, from?: BatchPosition): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.recordsIn += n
+      this.lastProgressAt = this.clock.currentTimeMillisUnsafe()
+      const updates = [Metric.update(Metric.withAttributes(recordsIn, this.attributes), n)]
+      if (from !== undefined) {
+        const p = this.partition(from)
+        p.recordsIn += n
+        p.lastRecordAt = this.lastProgressAt
+        if (from.lastOffset !== undefined) p.lastOffset = from.lastOffset
+        updates.push(Metric.update(Metric.withAttributes(partitionRecordsIn, this.partitionAttributes(from)), n))
+      }
+      return Effect.all(updates, { discard: true })
+    })
   }
 
   /** Rows a sink acknowledged (pass the source partition when the rows have exactly one). */
-  written(rows: ReadonlyArray<Record<string, unknown>>, from?: BatchPosition) {
-    this.recordsOut += rows.length
-    this.lastProgressAt = Date.now()
-    for (const row of rows.slice(-10)) this.latest.push(row)
-    if (this.latest.length > 10) this.latest.splice(0, this.latest.length - 10)
-    const updates = [Metric.update(Metric.withAttributes(recordsOut, this.attributes), rows.length)]
-    if (from !== undefined) {
-      this.partition(from).recordsOut += rows.length
-      updates.push(
-        Metric.update(Metric.withAttributes(partitionRecordsOut, this.partitionAttributes(from)), rows.length)
-      )
-    }
-    return Effect.all(updates, { discard: true })
+  written(rows: ReadonlyArray<Record<string, unknown>>, from?: BatchPosition): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.recordsOut += rows.length
+      this.lastProgressAt = this.clock.currentTimeMillisUnsafe()
+      for (const row of rows.slice(-10)) this.latest.push(row)
+      if (this.latest.length > 10) this.latest.splice(0, this.latest.length - 10)
+      const updates = [Metric.update(Metric.withAttributes(recordsOut, this.attributes), rows.length)]
+      if (from !== undefined) {
+        this.partition(from).recordsOut += rows.length
+        updates.push(
+          Metric.update(Metric.withAttributes(partitionRecordsOut, this.partitionAttributes(from)), rows.length)
+        )
+      }
+      return Effect.all(updates, { discard: true })
+    })
   }
 
-  rejected(n: number, policy: "dead-letter" | "drop") {
-    if (policy === "drop") this.dropped += n
-    else this.deadLettered += n
-    return Metric.update(Metric.withAttributes(deadLetters, { ...this.attributes, policy }), n)
+  rejected(n: number, policy: "dead-letter" | "drop"): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      if (policy === "drop") this.dropped += n
+      else this.deadLettered += n
+      return Metric.update(Metric.withAttributes(deadLetters, { ...this.attributes, policy }), n)
+    })
   }
 
-  lateArrivals(n: number) {
-    this.late += n
-    return Metric.update(Metric.withAttributes(lateRecords, this.attributes), n)
+  lateArrivals(n: number): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.late += n
+      return Metric.update(Metric.withAttributes(lateRecords, this.attributes), n)
+    })
   }
 
   /** Declares the graph the dashboard draws (defaults: the source topics → "process" → "output"). */
@@ -187,16 +202,21 @@ export class PipelineStats {
   }
 
   /** An assignment change: keeps `assigned` and counts rebalances. */
-  assignment(kind: "Assigned" | "Revoked", partitions: ReadonlyArray<{ topic: string; partition: number }>) {
-    for (const p of partitions) {
-      const key = `${p.topic}:${p.partition}`
-      if (kind === "Assigned") {
-        this.assigned.add(key)
-        this.partition(p)
-      } else this.assigned.delete(key)
-    }
-    this.rebalances++
-    return Metric.update(Metric.withAttributes(rebalances, { ...this.attributes, kind: kind.toLowerCase() }), 1)
+  assignment(
+    kind: "Assigned" | "Revoked",
+    partitions: ReadonlyArray<{ topic: string; partition: number }>
+  ): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      for (const p of partitions) {
+        const key = `${p.topic}:${p.partition}`
+        if (kind === "Assigned") {
+          this.assigned.add(key)
+          this.partition(p)
+        } else this.assigned.delete(key)
+      }
+      this.rebalances++
+      return Metric.update(Metric.withAttributes(rebalances, { ...this.attributes, kind: kind.toLowerCase() }), 1)
+    })
   }
 
   /** Runs a sink write and records how long it took to be acknowledged under `sink`. */
@@ -213,18 +233,25 @@ export class PipelineStats {
   }
 
   /** Offsets were committed in `durationMs` (counts the commit and records commit latency). */
-  committed(offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>, durationMs: number) {
-    this.commits++
-    this.lastCommitAt = Date.now()
-    for (const o of offsets) this.partition(o).committedOffset = o.offset
-    record(this.commitLatency, durationMs)
-    return Metric.update(Metric.withAttributes(commitLatency, this.attributes), durationMs / 1000)
+  committed(
+    offsets: ReadonlyArray<{ topic: string; partition: number; offset: string }>,
+    durationMs: number
+  ): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.commits++
+      this.lastCommitAt = this.clock.currentTimeMillisUnsafe()
+      for (const o of offsets) this.partition(o).committedOffset = o.offset
+      record(this.commitLatency, durationMs)
+      return Metric.update(Metric.withAttributes(commitLatency, this.attributes), durationMs / 1000)
+    })
   }
 
   /** Counts an error of the given type (e.g. "sink-retry", "commit", "dead-letter-produce"). */
-  failed(type: string, n = 1) {
-    this.errorCounts.set(type, (this.errorCounts.get(type) ?? 0) + n)
-    return Metric.update(Metric.withAttributes(errors, { ...this.attributes, type }), n)
+  failed(type: string, n = 1): Effect.Effect<void> {
+    return Effect.suspend(() => {
+      this.errorCounts.set(type, (this.errorCounts.get(type) ?? 0) + n)
+      return Metric.update(Metric.withAttributes(errors, { ...this.attributes, type }), n)
+    })
   }
 
   /** Window engine figures after a batch or tick (windowed pipelines). */
@@ -318,16 +345,20 @@ export class PipelineRegistry extends Context.Service<PipelineRegistry, {
   readonly register: (name: string) => Effect.Effect<PipelineStats>
   readonly all: Effect.Effect<ReadonlyArray<PipelineStats>>
 }>()("tributary/observability/PipelineRegistry") {
-  static readonly layer = Layer.sync(PipelineRegistry, () => {
-    const pipelines = new Map<string, PipelineStats>()
-    return PipelineRegistry.of({
-      register: (name) =>
-        Effect.sync(() => {
-          const stats = pipelines.get(name) ?? new PipelineStats(name)
-          pipelines.set(name, stats)
-          return stats
-        }),
-      all: Effect.sync(() => [...pipelines.values()])
+  static readonly layer = Layer.effect(
+    PipelineRegistry,
+    Effect.gen(function*() {
+      const clock = yield* Clock.Clock
+      const pipelines = new Map<string, PipelineStats>()
+      return PipelineRegistry.of({
+        register: (name) =>
+          Effect.sync(() => {
+            const stats = pipelines.get(name) ?? new PipelineStats(name, clock)
+            pipelines.set(name, stats)
+            return stats
+          }),
+        all: Effect.sync(() => [...pipelines.values()])
+      })
     })
-  })
+  )
 }

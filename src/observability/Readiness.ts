@@ -10,7 +10,7 @@ export interface BrokerProbe {
   readonly error: string | undefined
 }
 
-export interface ConnectionObservation {
+interface ConnectionObservation {
   readonly groupId: string
   readonly connected: boolean
   readonly lastContactAt: number | undefined
@@ -37,7 +37,7 @@ export interface ReadinessInput {
   readonly pipelines: ReadonlyArray<PipelineObservation>
 }
 
-export interface PipelineReadiness {
+interface PipelineReadiness {
   readonly name: string
   readonly ready: boolean
   readonly stalled: boolean
@@ -62,7 +62,7 @@ export const isConnected = (c: ConnectionObservation, now: number, contactTimeou
  * A pipeline is stalled when it has lag and made no progress (consumed or wrote nothing) for the stall
  * timeout, counted from the later of its last progress and the moment the lag appeared.
  */
-export const isStalled = (p: PipelineObservation, now: number, stallTimeoutMs: number): boolean => {
+const isStalled = (p: PipelineObservation, now: number, stallTimeoutMs: number): boolean => {
   if (p.lag === undefined || p.lag <= 0) return false
   const since = Math.max(p.lastProgressAt ?? p.startedAt, p.lagSince ?? p.startedAt)
   return now - since > stallTimeoutMs

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer } from "effect"
 import { PrometheusMetrics } from "effect/observability"
+import { TestClock } from "effect/testing"
 import { OnlineTables } from "../../src/hopsworks/LocalFeatureStore.ts"
 import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
@@ -136,4 +137,80 @@ describe("HealthMonitor with a runner that reports through PipelineStats", () =>
       assert.deepStrictEqual(status.tallies, [{ label: "events per type", entries: [["click", 3], ["view", 1]] }])
       assert.strictEqual(status.errors["sink-retry"], 1)
     }).pipe(Effect.provide(monitorLayer)))
+})
+
+/** Settings for the virtual-clock tests: a lag poll every second, stalled after 30 s without progress. */
+const clockLayer = HealthMonitor.layer({
+  port: 0,
+  host: "127.0.0.1",
+  stallTimeoutMs: 30_000,
+  brokerContactTimeoutMs: 30_000,
+  lagPollIntervalMs: 1_000
+}).pipe(
+  Layer.provideMerge(Layer.mergeAll(PipelineRegistry.layer, OnlineTables.layerRemote)),
+  Layer.provideMerge(InMemoryBroker.layerWithKafka({ defaultPartitions: 1 }))
+)
+
+describe("HealthMonitor on the virtual clock", () => {
+  it.effect("stalled exactly when lag has gone without progress for longer than the stall timeout", () =>
+    Effect.gen(function*() {
+      const topic = "stall-topic"
+      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+      yield* (yield* KafkaSink).send(
+        Array.from({ length: 50 }, (_, i) => ({ topic, partition: 0, key: `k${i}`, value: "{}" }))
+      )
+      const stats = yield* (yield* PipelineRegistry).register("idle")
+      stats.attachSource({ groupId: "stall-group", topics: [topic] })
+      yield* stats.assignment("Assigned", [{ topic, partition: 0 }])
+      const monitor = yield* HealthMonitor
+      const readyAt = (ms: number) =>
+        Effect.gen(function*() {
+          yield* TestClock.setTime(ms)
+          return yield* monitor.readiness
+        })
+
+      // Lag polls run at 0.5 s, 1.5 s, ...: the first one sees 50 records waiting and nothing consumed.
+      // The timeout counts from then, as the pipeline could not have taken records it did not have.
+      assert.isTrue((yield* readyAt(30_500)).ready)
+      const stalled = yield* readyAt(30_501)
+      assert.isFalse(stalled.ready)
+      assert.isTrue(stalled.pipelines[0]!.stalled)
+      assert.deepStrictEqual(stalled.reasons, ["idle: stalled (lag 50, no progress for 30s)"])
+      const status = (yield* monitor.status).pipelines[0]!
+      assert.deepStrictEqual([status.lag, status.ready, status.stalled], [50, false, true])
+
+      // A batch is progress: ready at once, and the timeout restarts from that batch although 40 records wait.
+      yield* stats.consumed(10, { topic, partition: 0, lastOffset: "9" })
+      assert.isTrue((yield* monitor.readiness).ready)
+      assert.isTrue((yield* readyAt(60_501)).ready)
+      assert.strictEqual((yield* monitor.status).pipelines[0]!.lag, 40)
+      assert.deepStrictEqual((yield* readyAt(60_502)).reasons, ["idle: stalled (lag 40, no progress for 30s)"])
+
+      // Caught up: no lag left, so idling is not stalling, however long it lasts.
+      yield* stats.consumed(40, { topic, partition: 0, lastOffset: "49" })
+      assert.isTrue((yield* readyAt(300_000)).ready)
+      assert.strictEqual((yield* monitor.status).pipelines[0]!.lag, 0)
+    }).pipe(Effect.provide(clockLayer)))
+
+  it.effect("status and /metrics carry the throughput sampled on the virtual clock", () =>
+    Effect.gen(function*() {
+      const stats = yield* (yield* PipelineRegistry).register("steady")
+      const monitor = yield* HealthMonitor
+      // Samples at 0 s, 1 s, 2 s...; a batch of 250 records in and 50 rows out half-way between each two.
+      yield* TestClock.adjust("500 millis")
+      for (let i = 0; i < 8; i++) {
+        yield* stats.consumed(250)
+        yield* stats.written(Array.from({ length: 50 }, () => ({})))
+        yield* TestClock.adjust("1 second")
+      }
+      const p = (yield* monitor.status).pipelines[0]!
+      assert.deepStrictEqual([p.inPerSecond, p.outPerSecond], [250, 50])
+      assert.deepStrictEqual(p.history.slice(-2), [{ t: 7_000, in: 250, out: 50 }, { t: 8_000, in: 250, out: 50 }])
+
+      yield* monitor.refreshMetrics
+      const samples = parsePrometheus(yield* PrometheusMetrics.format())
+      assert.strictEqual(metricValue(samples, "tributary_records_in_per_second", { pipeline: "steady" }), 250)
+      assert.strictEqual(metricValue(samples, "tributary_records_out_per_second", { pipeline: "steady" }), 50)
+      assert.strictEqual(metricValue(samples, "tributary_uptime_seconds", {}), 8.5)
+    }).pipe(Effect.provide(clockLayer)))
 })
