@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
 import { Effect, Fiber, Layer, Option } from "effect"
-import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
+import { type CardAggregatesSettings, cardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
 import { localFeatureStoreLayer, OnlineTables } from "../../src/hopsworks/LocalFeatureStore.ts"
 import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
@@ -24,6 +24,7 @@ import {
   naiveCardWindowsByCard,
   sameCardWindow
 } from "../support/CardWindowsReference.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 
 const MIN = 60_000
 
@@ -45,24 +46,15 @@ const assertRowsEqual = (
 const FG = "card_transactions_10m_agg"
 const BASE = Date.UTC(2025, 0, 1, 12, 0, 0)
 
-const settingsFor = (overrides: Partial<CardAggregatesSettings> = {}): CardAggregatesSettings => ({
-  topic: "credit_card_transactions",
-  groupId: "card-aggregates-test",
-  featureGroupName: FG,
-  featureGroupVersion: 1,
-  windowLengthMinutes: 10,
-  windowSlideMinutes: 1,
-  outOfOrdernessSeconds: 60,
-  // Processing-time idleness would make lateness depend on scheduling; these tests close windows with
-  // a far-future record on every partition instead.
-  idleTimeoutSeconds: 3_600,
-  allowedLatenessSeconds: 0,
-  emitEmptyWindows: true,
-  lateRecordsTopic: Option.none(),
-  windowStartFeature: false,
-  deadLetters: { policy: "dead-letter", topic: Option.none() },
-  ...overrides
-})
+const settingsFor = (overrides: Partial<CardAggregatesSettings> = {}): CardAggregatesSettings =>
+  settingsFrom(cardAggregatesSettings, {
+    CARD_TRANSACTIONS_TOPIC: "credit_card_transactions",
+    CARD_AGGREGATES_GROUP_ID: "card-aggregates-test",
+    CARD_FEATURE_GROUP_NAME: FG,
+    // Processing-time idleness would make lateness depend on scheduling; these tests close windows with
+    // a far-future record on every partition instead.
+    IDLE_TIMEOUT_SECONDS: 3_600
+  }, overrides)
 
 const testLayer = () =>
   Layer.mergeAll(localFeatureStoreLayer, PipelineRegistry.layer).pipe(

@@ -1,7 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option, Redacted } from "effect"
+import { Effect, Fiber, Layer } from "effect"
 import type { EcommerceSettings } from "../../src/config/EcommerceConfig.ts"
-import { ecommerceGroups } from "../../src/config/EcommerceConfig.ts"
+import { ecommerceGroups, ecommerceSettings } from "../../src/config/EcommerceConfig.ts"
 import {
   addSales,
   type EcommerceRow,
@@ -16,27 +16,22 @@ import { runEcommerceSinks } from "../../src/pipelines/ecommerce/EcommercePipeli
 import { EcommerceSimulator, type SimulatedEcommerceRecord } from "../../src/simulator/EcommerceSimulator.ts"
 import { EcommerceStore, InMemoryEcommerceStore } from "../../src/sinks/postgres/EcommerceStore.ts"
 import { InMemorySearchIndex, SearchIndexer } from "../../src/sinks/search/SearchIndexer.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 
 const TOPIC = "financial_transactions"
 
-const settings = (overrides: Partial<EcommerceSettings> = {}): EcommerceSettings => ({
-  topic: TOPIC,
-  groupId: "ecommerce-test",
-  alertsTopic: "payment-alerts",
-  alertsOutOfOrdernessMs: 5_000,
-  alertsThreshold: 1,
-  alertsTransactionalId: "ecommerce-test-alerts",
-  deadLetters: { policy: "dead-letter", topic: Option.none() },
-  postgres: { url: Redacted.make("postgres://unused"), maxConnections: 1 },
-  search: {
-    url: "http://unused",
-    index: "transactions",
-    auth: { _tag: "None" },
-    bulkMaxDocs: 100,
-    requestTimeoutMs: 1_000
-  },
-  ...overrides
-})
+const settings = (overrides: Partial<EcommerceSettings> = {}): EcommerceSettings =>
+  settingsFrom(ecommerceSettings, {
+    ECOMMERCE_TOPIC: TOPIC,
+    ECOMMERCE_GROUP_ID: "ecommerce-test",
+    PAYMENT_ALERTS_TOPIC: "payment-alerts",
+    PAYMENT_ALERTS_TRANSACTIONAL_ID: "ecommerce-test-alerts",
+    DATABASE_URL: "postgres://unused",
+    DATABASE_MAX_CONNECTIONS: 1,
+    SEARCH_URL: "http://unused",
+    SEARCH_BULK_MAX_DOCS: 100,
+    SEARCH_REQUEST_TIMEOUT_MS: 1_000
+  }, overrides)
 
 const layer = (store: InMemoryEcommerceStore, index: InMemorySearchIndex, partitions = 3) =>
   Layer.mergeAll(

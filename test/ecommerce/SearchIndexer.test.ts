@@ -1,8 +1,9 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Layer, Redacted } from "effect"
 import { HttpClient, HttpClientResponse } from "effect/http"
-import type { SearchSettings } from "../../src/config/EcommerceConfig.ts"
+import { type SearchSettings, searchSettings } from "../../src/config/EcommerceConfig.ts"
 import { bulkBody, rejectedItems, SearchError, SearchIndexer } from "../../src/sinks/search/SearchIndexer.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 
 interface Seen {
   readonly method: string
@@ -39,14 +40,13 @@ const fakeHttp = (respond: (req: Seen, n: number) => { status: number; body: unk
   return { seen, layer: Layer.succeed(HttpClient.HttpClient, client) }
 }
 
-const settings = (overrides: Partial<SearchSettings> = {}): SearchSettings => ({
-  url: "http://search.test:9200",
-  index: "transactions",
-  auth: { _tag: "None" },
-  bulkMaxDocs: 3,
-  requestTimeoutMs: 1_000,
-  ...overrides
-})
+const settings = (overrides: Partial<SearchSettings> = {}): SearchSettings =>
+  settingsFrom(searchSettings, {
+    SEARCH_URL: "http://search.test:9200",
+    SEARCH_INDEX: "transactions",
+    SEARCH_BULK_MAX_DOCS: 3,
+    SEARCH_REQUEST_TIMEOUT_MS: 1_000
+  }, overrides)
 
 const docs = Array.from(
   { length: 5 },

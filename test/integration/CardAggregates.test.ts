@@ -3,7 +3,7 @@ import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
 import { Effect, Fiber, Layer, Option, Redacted } from "effect"
 import { type ChildProcess, spawn } from "node:child_process"
-import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
+import { type CardAggregatesSettings, cardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
@@ -19,6 +19,7 @@ import { collectTopic } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks, type StoredFeatureGroup } from "../support/LocalHopsworks.ts"
 import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 
 const MIN = 60_000
 
@@ -31,22 +32,12 @@ const PARTITIONS = 3
 const local = () =>
   makeLocalHopsworks({ kafkaBootstrap: kafkaBootstrap(), project: uniqueName("cards").replace("-", "_") })
 
-const settingsFor = (overrides: Partial<CardAggregatesSettings>): CardAggregatesSettings => ({
-  topic: "credit_card_transactions",
-  groupId: "card-aggregates",
-  featureGroupName: "card_transactions_10m_agg",
-  featureGroupVersion: 1,
-  windowLengthMinutes: 10,
-  windowSlideMinutes: 1,
-  outOfOrdernessSeconds: 60,
-  idleTimeoutSeconds: 3_600,
-  allowedLatenessSeconds: 0,
-  emitEmptyWindows: true,
-  lateRecordsTopic: Option.none(),
-  windowStartFeature: false,
-  deadLetters: { policy: "dead-letter", topic: Option.none() },
-  ...overrides
-})
+const settingsFor = (overrides: Partial<CardAggregatesSettings>): CardAggregatesSettings =>
+  settingsFrom(
+    cardAggregatesSettings,
+    { CARD_AGGREGATES_GROUP_ID: "card-aggregates", IDLE_TIMEOUT_SECONDS: 3_600 },
+    overrides
+  )
 
 const featureStoreLayer = (hw: LocalHopsworks) =>
   Layer.mergeAll(FeatureStore.layer, PipelineRegistry.layer).pipe(

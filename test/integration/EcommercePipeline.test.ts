@@ -1,9 +1,9 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Option, Redacted, Schedule } from "effect"
+import { Context, Effect, Fiber, Layer, Redacted, Schedule } from "effect"
 import { SqlClient } from "effect/sql"
 import { beforeAll } from "vitest"
-import { ecommerceGroups, type EcommerceSettings } from "../../src/config/EcommerceConfig.ts"
+import { ecommerceGroups, type EcommerceSettings, ecommerceSettings } from "../../src/config/EcommerceConfig.ts"
 import {
   addSales,
   type EcommerceRow,
@@ -28,32 +28,27 @@ import {
 import { createTestDatabase, ensurePostgres } from "../support/LocalPostgres.ts"
 import { startService } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
+import { settingsFrom, type TestEnv } from "../support/TestSettings.ts"
 
 beforeAll(async () => {
   await ensurePostgres()
   await ensureOpenSearch()
 })
 
-/** A fresh topic, group, database and index, so runs never see each other's data. */
-const scenario = (name: string) => {
+/** A fresh topic, group, database and index, so runs never see each other's data; `env` adds or replaces variables. */
+const scenario = (name: string, env: TestEnv = {}) => {
   const databaseUrl = createTestDatabase(name.replaceAll("-", "_"))
-  const settings: EcommerceSettings = {
-    topic: uniqueName(`${name}-tx`),
-    groupId: uniqueName(`${name}-group`),
-    alertsTopic: uniqueName(`${name}-alerts`),
-    alertsOutOfOrdernessMs: 5_000,
-    alertsThreshold: 1,
-    alertsTransactionalId: uniqueName(`${name}-alerts-tx`),
-    deadLetters: { policy: "dead-letter", topic: Option.none() },
-    postgres: { url: Redacted.make(databaseUrl), maxConnections: 4 },
-    search: {
-      url: searchUrl(),
-      index: uniqueIndex(name),
-      auth: { _tag: "None" },
-      bulkMaxDocs: 2_000,
-      requestTimeoutMs: 15_000
-    }
-  }
+  const settings = settingsFrom(ecommerceSettings, {
+    ECOMMERCE_TOPIC: uniqueName(`${name}-tx`),
+    ECOMMERCE_GROUP_ID: uniqueName(`${name}-group`),
+    PAYMENT_ALERTS_TOPIC: uniqueName(`${name}-alerts`),
+    PAYMENT_ALERTS_TRANSACTIONAL_ID: uniqueName(`${name}-alerts-tx`),
+    DATABASE_URL: databaseUrl,
+    SEARCH_URL: searchUrl(),
+    SEARCH_INDEX: uniqueIndex(name),
+    SEARCH_REQUEST_TIMEOUT_MS: 15_000,
+    ...env
+  })
   return { databaseUrl, settings }
 }
 
@@ -254,13 +249,8 @@ describe("ecommerce pipeline: real Kafka, PostgreSQL and OpenSearch", () => {
     "with the search engine stopped, PostgreSQL keeps up; the index catches up when it returns, nothing missing",
     () =>
       Effect.gen(function*() {
-        const scenarioDown = scenario("eco-down")
-        const databaseUrl = scenarioDown.databaseUrl
         // Requests to the frozen engine time out (and are retried) every 5 s.
-        const settings = {
-          ...scenarioDown.settings,
-          search: { ...scenarioDown.settings.search, requestTimeoutMs: 5_000 }
-        }
+        const { databaseUrl, settings } = scenario("eco-down", { SEARCH_REQUEST_TIMEOUT_MS: 5_000 })
         const input = simulate(5, 8_000, 0)
         const valid = validRows(input)
         const db = yield* database(databaseUrl)

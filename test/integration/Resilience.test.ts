@@ -1,7 +1,8 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { afterAll, assert, beforeAll, describe, it } from "@effect/vitest"
-import { Deferred, Effect, Fiber, Layer, Option, Ref, Schedule } from "effect"
+import { Deferred, Effect, Fiber, Layer, Ref, Schedule } from "effect"
 import { randomBytes } from "node:crypto"
+import { transactionsSettings } from "../../src/config/PipelineConfig.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient, type ResolvedFeatureGroup } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
@@ -13,6 +14,7 @@ import { readTopic } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks } from "../support/LocalHopsworks.ts"
 import { startService } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 import {
   awaitCommitted,
   committedTotal,
@@ -23,13 +25,8 @@ import {
   validTransactions
 } from "../support/TransactionsFixture.ts"
 
-const settings = (topic: string, groupId: string) => ({
-  topic,
-  groupId,
-  featureGroupName: "transactions",
-  featureGroupVersion: 1,
-  deadLetters: { policy: "dead-letter" as const, topic: Option.none<string>() }
-})
+const settings = (topic: string, groupId: string) =>
+  settingsFrom(transactionsSettings, { KAFKA_TOPIC: topic, KAFKA_GROUP_ID: groupId })
 
 const hopsworksFeatureStore = (hw: LocalHopsworks) =>
   FeatureStore.layer.pipe(

@@ -1,7 +1,8 @@
 import { NodeHttpClient } from "@effect/platform-node"
 import { assert, describe, it } from "@effect/vitest"
 import { producerSendsChannel } from "@platformatic/kafka"
-import { ConfigProvider, Effect, Fiber, Layer, Option, Schedule } from "effect"
+import { ConfigProvider, Effect, Fiber, Layer, Schedule } from "effect"
+import { transactionsSettings } from "../../src/config/PipelineConfig.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
@@ -13,6 +14,7 @@ import { readTopic, subjectDecoder } from "../support/FeatureGroupTopic.ts"
 import { type LocalHopsworks, makeLocalHopsworks } from "../support/LocalHopsworks.ts"
 import { startService } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 import {
   produceRecords,
   simulateTransactions,
@@ -69,13 +71,9 @@ for (const producerClient of ["kafkajs", "platformatic"] as const) {
 
           const { records: viaPlatformatic, result: [fgRecords, dlq] } = yield* countPlatformaticSends(
             Effect.gen(function*() {
-              const pipeline = yield* runTransactionsPipeline({
-                topic,
-                groupId: uniqueName("tx-group"),
-                featureGroupName: "transactions",
-                featureGroupVersion: 1,
-                deadLetters: { policy: "dead-letter", topic: Option.none() }
-              }).pipe(Effect.scoped, Effect.provide(pipelineLayer(hw, producerClient)), Effect.forkChild)
+              const pipeline = yield* runTransactionsPipeline(
+                settingsFrom(transactionsSettings, { KAFKA_TOPIC: topic, KAFKA_GROUP_ID: uniqueName("tx-group") })
+              ).pipe(Effect.scoped, Effect.provide(pipelineLayer(hw, producerClient)), Effect.forkChild)
               const rows = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
               const deadLetters = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= malformed.length)
               yield* Effect.sleep("1 second")

@@ -5,8 +5,9 @@
  * windows from processing time when a partition stays quiet.
  */
 import { assert, describe, it } from "@effect/vitest"
-import { Clock, Data, Effect, Exit, Fiber, Layer, Option, Schema } from "effect"
+import { Clock, Data, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
+import { deadLetterSettings } from "../../src/config/PipelineConfig.ts"
 import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaError } from "../../src/kafka/KafkaError.ts"
@@ -18,10 +19,11 @@ import { type Output, statelessJob, windowedJob } from "../../src/runner/Job.ts"
 import { runJob } from "../../src/runner/PipelineRunner.ts"
 import type { FailureKind } from "../../src/shared/Retry.ts"
 import { Aggregator, makeWindowEngine, tumbling } from "../../src/window/index.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 
 const topic = "readings"
 const groupId = "runner-test"
-const deadLetters = { policy: "dead-letter" as const, topic: Option.none<string>() }
+const deadLetters = settingsFrom(deadLetterSettings)
 const Reading = Schema.Struct({ id: Schema.String, at: Schema.Number })
 type Reading = typeof Reading.Type
 const decode = jsonBatchDecoder(Reading)

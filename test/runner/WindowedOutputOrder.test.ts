@@ -1,6 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option } from "effect"
-import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
+import { Effect, Fiber, Layer } from "effect"
+import { cardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
 import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
@@ -12,24 +12,18 @@ import {
 } from "../../src/pipelines/card-aggregates/CardAggregatesPipeline.ts"
 import { windowedJob } from "../../src/runner/Job.ts"
 import { runJob } from "../../src/runner/PipelineRunner.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 
 const BASE = Date.UTC(2025, 0, 1, 12, 0, 0)
 
-const settings: CardAggregatesSettings = {
-  topic: "cards",
-  groupId: "windowed-order",
-  featureGroupName: "unused",
-  featureGroupVersion: 1,
-  windowLengthMinutes: 10,
-  windowSlideMinutes: 1,
-  outOfOrdernessSeconds: 0,
-  idleTimeoutSeconds: 3_600,
-  allowedLatenessSeconds: 0,
-  emitEmptyWindows: false,
-  lateRecordsTopic: Option.none(),
-  windowStartFeature: false,
-  deadLetters: { policy: "dead-letter", topic: Option.none() }
-}
+const settings = settingsFrom(cardAggregatesSettings, {
+  CARD_TRANSACTIONS_TOPIC: "cards",
+  CARD_AGGREGATES_GROUP_ID: "windowed-order",
+  CARD_FEATURE_GROUP_NAME: "unused",
+  OUT_OF_ORDERNESS_SECONDS: 0,
+  IDLE_TIMEOUT_SECONDS: 3_600,
+  EMIT_EMPTY_WINDOWS: false
+})
 
 describe("windowed pipeline output order", () => {
   it.live(

@@ -1,7 +1,12 @@
-import { Option } from "effect"
 import { randomUUID } from "node:crypto"
-import type { CassandraSettings, UserEventsSettings } from "../../src/config/UserEventsConfig.ts"
+import {
+  type CassandraSettings,
+  cassandraSettings,
+  type UserEventsSettings,
+  userEventsSettings
+} from "../../src/config/UserEventsConfig.ts"
 import { ensureStarted, probeAddress, scriptPid } from "./LocalService.ts"
+import { settingsFrom } from "./TestSettings.ts"
 
 /** The CQL address of the local node (scripts/cassandra.sh), or TRIBUTARY_TEST_CASSANDRA. */
 export const cassandraContactPoint = (): string =>
@@ -28,33 +33,20 @@ export const cassandraPid = (): number => scriptPid("cassandra")
 /** A keyspace name no other test (or earlier run) uses: CQL identifiers allow no dashes. */
 export const uniqueKeyspace = (prefix: string): string => `${prefix}_${randomUUID().replaceAll("-", "").slice(0, 10)}`
 
-export const testCassandraSettings = (overrides: Partial<CassandraSettings> = {}): CassandraSettings => ({
-  contactPoints: [cassandraContactPoint()],
-  localDataCenter: "datacenter1",
-  keyspace: uniqueKeyspace("it"),
-  credentials: Option.none(),
-  replicationFactor: 1,
-  writeConsistency: "LOCAL_QUORUM",
-  requestTimeoutMs: 12_000,
-  connectTimeoutMs: 5_000,
-  ...overrides
-})
+/** Cassandra settings for a test: the local node and a keyspace of its own, the rest as configured by default. */
+export const testCassandraSettings = (overrides: Partial<CassandraSettings> = {}): CassandraSettings =>
+  settingsFrom(cassandraSettings, {
+    CASSANDRA_CONTACT_POINTS: cassandraContactPoint(),
+    CASSANDRA_KEYSPACE: uniqueKeyspace("it")
+  }, overrides)
 
 /** Settings of the user-events pipeline for a test: its own topic, group and keyspace. */
 export const testUserEventsSettings = (
   overrides: Partial<Omit<UserEventsSettings, "cassandra">> & { readonly cassandra?: Partial<CassandraSettings> } = {}
 ): UserEventsSettings => {
   const { cassandra, ...rest } = overrides
-  return {
-    topic: `user-events-${randomUUID().slice(0, 8)}`,
-    groupId: `user-events-${randomUUID().slice(0, 8)}`,
-    table: "user_events",
-    bucket: "day",
-    seedKey: false,
-    writeConcurrency: 8,
-    maxBatchRows: 100,
-    deadLetters: { policy: "dead-letter", topic: Option.none() },
-    ...rest,
-    cassandra: testCassandraSettings(cassandra)
-  }
+  return settingsFrom(userEventsSettings, {
+    USER_EVENTS_TOPIC: `user-events-${randomUUID().slice(0, 8)}`,
+    USER_EVENTS_GROUP_ID: `user-events-${randomUUID().slice(0, 8)}`
+  }, { ...rest, cassandra: testCassandraSettings(cassandra) })
 }

@@ -1,5 +1,6 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Fiber, Layer, Option } from "effect"
+import { Effect, Fiber, Layer } from "effect"
+import { deadLetterSettings } from "../../src/config/PipelineConfig.ts"
 import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
@@ -8,6 +9,7 @@ import { runUserEventsPipeline } from "../../src/pipelines/user-events/UserEvent
 import { UserEventsSimulator } from "../../src/simulator/UserEventsSimulator.ts"
 import { InMemoryUserEvents } from "../../src/sinks/cassandra/InMemoryUserEvents.ts"
 import { testUserEventsSettings } from "../support/LocalCassandra.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
 
 const layer = (options: { readonly seedKey: boolean; readonly bucket: "day" | "hour" }) =>
   Layer.mergeAll(
@@ -130,7 +132,9 @@ describe("user-events pipeline (in-memory broker, in-memory table)", () => {
 
   it.live("with the `drop` policy malformed records are counted and nothing is dead-lettered", () =>
     Effect.gen(function*() {
-      const settings = testUserEventsSettings({ deadLetters: { policy: "drop", topic: Option.none() } })
+      const settings = testUserEventsSettings({
+        deadLetters: settingsFrom(deadLetterSettings, { DEAD_LETTER_POLICY: "drop" })
+      })
       const broker = yield* InMemoryBroker
       yield* (yield* KafkaSink).send([
         { topic: settings.topic, key: USER, value: "{not json" },
