@@ -24,9 +24,15 @@ export class InMemoryBroker extends Context.Service<InMemoryBroker, BrokerState>
     Layer.effect(
       InMemoryBroker,
       // Record timestamps come from the Clock in context, so tests under TestClock see virtual time.
-      Effect.map(Clock.Clock, (clock) =>
-        new BrokerState(options?.defaultPartitions ?? 1, options?.maxBatchSize ?? 500, () =>
-          clock.currentTimeMillisUnsafe()))
+      Effect.map(
+        Clock.Clock,
+        (clock) =>
+          new BrokerState(
+            options?.defaultPartitions ?? 1,
+            options?.maxBatchSize ?? 500,
+            () => clock.currentTimeMillisUnsafe()
+          )
+      )
     )
 
   /** KafkaSource, KafkaSink and KafkaAdmin over the broker in context. */

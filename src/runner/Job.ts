@@ -124,8 +124,8 @@ export const statelessJob = <A, Item = A, E = never, R = never>(
     transform: {
       _tag: "Map",
       map: (valid) => {
-        const out = new Array<Item>(valid.length)
-        for (let i = 0; i < valid.length; i++) out[i] = f(valid[i]!.value, valid[i]!.record)
+        const out: Array<Item> = []
+        for (let i = 0; i < valid.length; i++) out.push(f(valid[i]!.value, valid[i]!.record))
         return out
       }
     }

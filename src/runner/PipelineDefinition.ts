@@ -85,7 +85,6 @@ export const simulatePipeline = <S, A, R>(definition: PipelineDefinition<S, A, R
     return yield* publishAtRate({
       ratePerSecond: simulation.ratePerSecond,
       count: simulator.count,
-      make: (n, now) =>
-        simulation.batch(n, now).map((r) => ({ topic: simulation.topic, key: r.key, value: r.value }))
+      make: (n, now) => simulation.batch(n, now).map((r) => ({ topic: simulation.topic, key: r.key, value: r.value }))
     })
   })

@@ -97,7 +97,9 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
           )
         : undefined
     })
-    const transaction = output._tag === "KafkaTransaction" ? yield* sink.transactional(output.transactionalId) : undefined
+    const transaction = output._tag === "KafkaTransaction"
+      ? yield* sink.transactional(output.transactionalId)
+      : undefined
     const committer = makeOffsetCommitter(subscription, stats, job.commitIntervalMs ?? 1_000)
     stats.attachSource({ groupId, topics, connection: subscription.connection })
     stats.describe({ sources: topics, stages: ["decode", windows ? "windows" : "write"], ...job.topology })
@@ -183,18 +185,24 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         switch (output._tag) {
           case "AtLeastOnce": {
             if (step.items.length > 0) {
-              const rows = yield* stats.timed("output", output.write(step.items).pipe(
-                retryCounted(`${job.name} write`, stats, classify)
-              ))
+              const rows = yield* stats.timed(
+                "output",
+                output.write(step.items).pipe(
+                  retryCounted(`${job.name} write`, stats, classify)
+                )
+              )
               yield* written(rows, step.partition)
             }
             return step.offsets
           }
           case "StoredOffsets": {
             // Also for an all-malformed batch: the stored offset must move past it.
-            const rows = yield* stats.timed("output", output.write(step.items, step.offsets[0]!).pipe(
-              retryCounted(`${job.name} write`, stats, classify)
-            ))
+            const rows = yield* stats.timed(
+              "output",
+              output.write(step.items, step.offsets[0]!).pipe(
+                retryCounted(`${job.name} write`, stats, classify)
+              )
+            )
             yield* written(rows, step.partition)
             // Kafka's commit only shows lag; the sink's stored offset is the one restarts use.
             return step.offsets
@@ -217,9 +225,18 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     const write = (step: Step<Item>): Effect.Effect<ReadonlyArray<CommitOffset> | Step<Item>, unknown, R> => {
       if (step._tag !== "Write") return Effect.succeed(step)
       return Effect.gen(function*() {
-        yield* handleMalformed(stats, job.source.deadLetters, step.malformed, (r) => sendKafka("dead-letter produce", r))
-        if (step.lateCount > 0) yield* stats.lateArrivals(step.lateCount)
-        if (step.late.length > 0) yield* sendKafka("late records produce", step.late)
+        yield* handleMalformed(
+          stats,
+          job.source.deadLetters,
+          step.malformed,
+          (r) => sendKafka("dead-letter produce", r)
+        )
+        if (step.lateCount > 0) {
+          yield* stats.lateArrivals(step.lateCount)
+        }
+        if (step.late.length > 0) {
+          yield* sendKafka("late records produce", step.late)
+        }
         return yield* writeOutput(step)
       }).pipe(
         // A step that started is finished (written, acknowledged) before shutdown takes effect.
@@ -304,13 +321,6 @@ const windowStage = <A>(
     return out
   }
 
-  /** Partitions whose checkpoint may have moved: those with fired windows, plus the batch's own. */
-  const touched = (fired: ReadonlyArray<Firing<unknown, unknown>>, also?: number): Set<number> => {
-    const set = new Set<number>(also === undefined ? [] : [also])
-    for (const f of fired) set.add(f.partition)
-    return set
-  }
-
   const lateRecords = (
     late: ReadonlyArray<LateRecord<WindowRecord<unknown, unknown>>>,
     valid: Decoded<A>["valid"]
@@ -335,8 +345,8 @@ const windowStage = <A>(
       valid: Decoded<A>["valid"],
       now: number
     ): Step<Firing<unknown, unknown>> => {
-      const records = new Array<WindowRecord<unknown, unknown>>(valid.length)
-      for (let i = 0; i < valid.length; i++) records[i] = windows.toWindowRecord(valid[i]!.value, valid[i]!.record)
+      const records: Array<WindowRecord<unknown, unknown>> = []
+      for (let i = 0; i < valid.length; i++) records.push(windows.toWindowRecord(valid[i]!.value, valid[i]!.record))
       const result = engine.process(batch.partition, records, now)
       report()
       return {
@@ -363,8 +373,15 @@ const windowStage = <A>(
       }
     },
     onAssignment: (event: Assignment) => {
-      if (event._tag === "Revoked") for (const p of event.partitions) engine.revoke(p.partition)
+      if (event._tag === "Revoked") { for (const p of event.partitions) engine.revoke(p.partition) }
       else for (const p of event.partitions) engine.assign(p.partition, decodeCheckpointMetadata(p.committedMetadata))
     }
   }
+}
+
+/** Partitions whose checkpoint may have moved: those with fired windows, plus the batch's own. */
+const touched = (fired: ReadonlyArray<Firing<unknown, unknown>>, also?: number): Set<number> => {
+  const set = new Set<number>(also === undefined ? [] : [also])
+  for (const f of fired) set.add(f.partition)
+  return set
 }

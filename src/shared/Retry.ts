@@ -39,17 +39,18 @@ export interface RetryPolicy<E> {
  * Retries transient failures with backoff; a permanent failure (and the last transient one once
  * `times` retries are used up) fails the effect with the original error.
  */
-export const retryWith = <E>(policy: RetryPolicy<E>) => <A, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
-  effect.pipe(
-    Effect.tapError((e) =>
-      policy.onRetry !== undefined && policy.classify(e) === "transient" ? policy.onRetry(e) : Effect.void
-    ),
-    Effect.retry({
-      schedule: policy.schedule ?? transientBackoff,
-      while: (e: E) => policy.classify(e) === "transient",
-      ...(policy.times === undefined ? {} : { times: policy.times })
-    })
-  )
+export const retryWith =
+  <E>(policy: RetryPolicy<E>) => <A, R>(effect: Effect.Effect<A, E, R>): Effect.Effect<A, E, R> =>
+    effect.pipe(
+      Effect.tapError((e) =>
+        policy.onRetry !== undefined && policy.classify(e) === "transient" ? policy.onRetry(e) : Effect.void
+      ),
+      Effect.retry({
+        schedule: policy.schedule ?? transientBackoff,
+        while: (e: E) => policy.classify(e) === "transient",
+        ...(policy.times === undefined ? {} : { times: policy.times })
+      })
+    )
 
 /** The message of any failure, for a log line. */
 export const errorText = (e: unknown): string =>

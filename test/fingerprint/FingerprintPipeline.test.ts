@@ -12,10 +12,11 @@ import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import {
   fingerprintAggregator,
+  fingerprintPipeline,
   fingerprintRecords,
-  makeFingerprintEngine
+  makeFingerprintEngine,
+  runFingerprintPipeline
 } from "../../src/pipelines/fingerprint/FingerprintPipeline.ts"
-import { fingerprintPipeline, runFingerprintPipeline } from "../../src/pipelines/fingerprint/FingerprintPipeline.ts"
 import { saveFingerprints } from "../../src/pipelines/fingerprint/FingerprintSaver.ts"
 import { DeadLetterHeaders } from "../../src/runner/DeadLetters.ts"
 import { Aggregator } from "../../src/window/index.ts"
@@ -263,7 +264,9 @@ describe("fingerprint pipeline on the in-memory broker", () => {
 
   it("the definition is named fingerprint and consumes SENSOR_TOPIC", () =>
     Effect.runPromise(
-      Effect.map(fingerprintPipeline.settings, fingerprintPipeline.sourceTopics).pipe(Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env }))))
+      Effect.map(fingerprintPipeline.settings, fingerprintPipeline.sourceTopics).pipe(
+        Effect.provide(ConfigProvider.layer(ConfigProvider.fromEnv({ env })))
+      )
     ).then((topics) => {
       assert.strictEqual(fingerprintPipeline.name, "fingerprint")
       assert.deepStrictEqual(topics, ["sensors"])

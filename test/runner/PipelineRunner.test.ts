@@ -109,10 +109,12 @@ const brokerLayer = (sink: ScriptedSink) => {
         transactional: (id) =>
           Effect.map(real.transactional(id), (producer) => ({
             sendAndCommit: (records, commit) =>
-              Effect.suspend(() => sink.write([]).pipe(
-                Effect.mapError((e) => new KafkaError({ operation: "EndTxn", message: e._tag })),
-                Effect.andThen(producer.sendAndCommit(records, commit))
-              ))
+              Effect.suspend(() =>
+                sink.write([]).pipe(
+                  Effect.mapError((e) => new KafkaError({ operation: "EndTxn", message: e._tag })),
+                  Effect.andThen(producer.sendAndCommit(records, commit))
+                )
+              )
           }))
       })
     })
@@ -150,8 +152,10 @@ const safeOffset = (kind: Kind, sink: ScriptedSink) =>
       ? sink.stored.get(0)
       : broker.committed(groupId, { topic, partition: 0 })?.offset)
 
-const kafkaCommits = Effect.flatMap(PipelineRegistry, (r) =>
-  Effect.map(r.all, (all) => all.find((s) => s.name === "runner-test")?.commits ?? 0))
+const kafkaCommits = Effect.flatMap(
+  PipelineRegistry,
+  (r) => Effect.map(r.all, (all) => all.find((s) => s.name === "runner-test")?.commits ?? 0)
+)
 
 for (const kind of kinds) {
   describe(`runner, ${kind.name} output (TestClock)`, () => {
@@ -164,7 +168,10 @@ for (const kind of kinds) {
         yield* settle
         if (kind.name !== "KafkaTransaction") assert.strictEqual(sink.written.length, 10)
         // The transaction commits with its output; the others wait for the first whole second.
-        assert.strictEqual(yield* safeOffset(kind, sink), kind.coalesced && kind.name !== "StoredOffsets" ? undefined : "10")
+        assert.strictEqual(
+          yield* safeOffset(kind, sink),
+          kind.coalesced && kind.name !== "StoredOffsets" ? undefined : "10"
+        )
         yield* TestClock.adjust("1 second")
         assert.strictEqual(yield* safeOffset(kind, sink), "10")
         const commitsAfterFirst = yield* kafkaCommits

@@ -43,6 +43,10 @@ import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
 import type { FeatureGroupSpec } from "../../hopsworks/HopsworksClient.ts"
 import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
 import { PipelineRegistry } from "../../observability/PipelineStats.ts"
+import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
+import { windowedJob } from "../../runner/Job.ts"
+import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { CardTransactionsSimulator } from "../../simulator/CardTransactionsSimulator.ts"
 import {
   Aggregator,
   type Firing,
@@ -51,10 +55,6 @@ import {
   type WindowEngine,
   type WindowRecord
 } from "../../window/index.ts"
-import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
-import { windowedJob } from "../../runner/Job.ts"
-import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
-import { CardTransactionsSimulator } from "../../simulator/CardTransactionsSimulator.ts"
 
 export const decodeCardTransactions = jsonBatchDecoder(CardTransaction)
 

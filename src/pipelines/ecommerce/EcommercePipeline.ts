@@ -92,13 +92,18 @@ const searchJob = Effect.fn("EcommercePipeline.searchJob")(function*(settings: E
   yield* indexer.ensureIndex.pipe(retryLogged("search index setup"))
   return statelessJob({
     name: "ecommerce-search",
-    source: { groupId: ecommerceGroups(settings.groupId).search, topics: [settings.topic], deadLetters: settings.deadLetters },
+    source: {
+      groupId: ecommerceGroups(settings.groupId).search,
+      topics: [settings.topic],
+      deadLetters: settings.deadLetters
+    },
     decode: decodeValidOnly,
     output: {
       _tag: "AtLeastOnce",
       // Documents upsert by `_id`: a later bulk may be acknowledged first.
       concurrency: 2,
-      write: (rows: ReadonlyArray<EcommerceRow>) => Effect.as(indexer.index(rows.map(transactionDocument)), display(rows))
+      write: (rows: ReadonlyArray<EcommerceRow>) =>
+        Effect.as(indexer.index(rows.map(transactionDocument)), display(rows))
     }
   })
 })
@@ -202,8 +207,7 @@ export const ecommercePipeline = definePipeline({
    * Three outputs, three consumer groups (see the top of this file); a failure of one (only
    * non-transient ones reach the runner: `fail` dead-letter policy, a bug) stops the whole pipeline.
    */
-  jobs: (settings) =>
-    Effect.all([postgresJob(settings), searchJob(settings), Effect.succeed(alertsJob(settings))]),
+  jobs: (settings) => Effect.all([postgresJob(settings), searchJob(settings), Effect.succeed(alertsJob(settings))]),
   simulate: (settings, sim) =>
     Effect.sync(() => {
       const simulator = new EcommerceSimulator(sim.seed, sim.malformedShare)

@@ -41,11 +41,11 @@ import { equipmentKey, SensorMessage, type SensorReading, unnestReadings } from 
 import { KafkaAdmin } from "../../kafka/KafkaAdmin.ts"
 import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
 import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { Aggregator, type Firing, makeWindowEngine, tumbling, type WindowEngine } from "../../window/index.ts"
 import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
 import { windowedJob } from "../../runner/Job.ts"
 import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
 import { SensorSimulator } from "../../simulator/SensorSimulator.ts"
+import { Aggregator, type Firing, makeWindowEngine, tumbling, type WindowEngine } from "../../window/index.ts"
 
 /** A decoded, unnested sensor message: what enters the window engine. */
 export interface SensorEvent {

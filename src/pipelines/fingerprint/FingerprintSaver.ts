@@ -135,7 +135,9 @@ export const saveFingerprints = (options: SaveFingerprintsOptions) =>
         }
         if (fingerprints) {
           const inputEnd = yield* admin.topicOffsets(settings.topic)
-          for (const item of items) if (item.from === "output") pending.push({ fingerprint: item.fingerprint, inputEnd })
+          for (const item of items) {
+            if (item.from === "output") pending.push({ fingerprint: item.fingerprint, inputEnd })
+          }
         }
         return yield* flush
       })

@@ -162,8 +162,9 @@ export class SearchIndexer extends Context.Service<SearchIndexer, {
   readonly index: (documents: ReadonlyArray<SearchDocument>) => Effect.Effect<void, SearchError>
 }>()("tributary/sinks/search/SearchIndexer") {
   /** Over an index in process memory (pass one to inspect it). */
-  static readonly layerInMemory = (index: InMemorySearchIndex = new InMemorySearchIndex()): Layer.Layer<SearchIndexer> =>
-    index.layer()
+  static readonly layerInMemory = (
+    index: InMemorySearchIndex = new InMemorySearchIndex()
+  ): Layer.Layer<SearchIndexer> => index.layer()
 
   /** Needs an HttpClient (e.g. NodeHttpClient.layerUndici). */
   static readonly layer = (settings: SearchSettings) =>
