@@ -11,19 +11,19 @@ import { Schema } from "effect"
  * `JSON.stringify(hiveTypeToAvro(t, ""))` equals the server's compact string.
  */
 
-export type AvroPrimitiveName = "null" | "boolean" | "int" | "long" | "float" | "double" | "bytes" | "string"
+type AvroPrimitiveName = "null" | "boolean" | "int" | "long" | "float" | "double" | "bytes" | "string"
 
-export interface AvroLogical {
+interface AvroLogical {
   readonly type: "int" | "long" | "bytes"
   readonly logicalType: "date" | "timestamp-micros" | "decimal"
   readonly precision?: number
   readonly scale?: number
 }
-export interface AvroArray {
+interface AvroArray {
   readonly type: "array"
   readonly items: AvroSchema
 }
-export interface AvroMap {
+interface AvroMap {
   readonly type: "map"
   readonly values: AvroSchema
 }
@@ -31,7 +31,7 @@ export interface AvroField {
   readonly name: string
   readonly type: AvroSchema
 }
-export interface AvroRecord {
+interface AvroRecord {
   readonly type: "record"
   readonly name: string
   readonly namespace?: string
@@ -60,7 +60,7 @@ export const javaStringHashCode = (s: string): number => {
 const javaAbs = (n: number): number => (n === -2147483648 ? n : Math.abs(n))
 
 /** Lower-cased, all whitespace removed: the form the server parses (and hashes for struct names). */
-export const sanitizeHiveType = (hiveType: string): string => hiveType.toLowerCase().replace(/\s+/g, "")
+const sanitizeHiveType = (hiveType: string): string => hiveType.toLowerCase().replace(/\s+/g, "")
 
 /** `array<..>`, `map<..>`, `struct<..>`, `uniontype<..>` (hsfs `Feature.is_complex`). */
 export const isComplexHiveType = (hiveType: string): boolean => /^\s*(map|array|struct|uniontype)\b/i.test(hiveType)
@@ -180,7 +180,7 @@ export const hiveTypeProblem = (hiveType: string): string | undefined => {
   }
 }
 
-export interface FeatureGroupSchemaInput {
+interface FeatureGroupSchemaInput {
   readonly featureGroupName: string
   readonly version: number
   /** The name of the project that owns the feature store (lower-cased for the namespace). */

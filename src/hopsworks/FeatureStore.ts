@@ -15,7 +15,7 @@ import {
 import type { HopsworksError } from "./HopsworksError.ts"
 
 /** Writes rows of one feature group: Avro on its online topic, with the headers Hopsworks routes by. */
-export interface FeatureGroupSink {
+interface FeatureGroupSink {
   readonly featureGroup: ResolvedFeatureGroup
   /** Succeeds once every row is acknowledged by the feature store's Kafka. */
   readonly write: (rows: ReadonlyArray<Readonly<Record<string, unknown>>>) => Effect.Effect<void, KafkaError>

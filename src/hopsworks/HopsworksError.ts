@@ -103,19 +103,6 @@ export class SubjectNotFound extends Schema.TaggedError<SubjectNotFound>()("Subj
   }
 }
 
-/** Kafka's TOPIC_AUTHORIZATION_FAILED while producing to a feature group topic. */
-export class TopicAuthorizationFailed extends Schema.TaggedError<TopicAuthorizationFailed>()(
-  "TopicAuthorizationFailed",
-  { topic: Schema.String }
-) {
-  override get message() {
-    return `Kafka refused writes to topic "${this.topic}" (TOPIC_AUTHORIZATION_FAILED): the project user's ` +
-      "certificate has no write ACL for it. Right after a feature group is created the ACLs can lag a few seconds; " +
-      "if it persists, check that the API key's user is a member (Data Owner) of the project that owns the feature " +
-      "store, and that HOPSWORKS_KAFKA_INTERNAL matches where this service runs."
-  }
-}
-
 /** The materialization job does not exist under either of its names. */
 export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound", {
   jobs: Schema.Array(Schema.String),
@@ -128,7 +115,7 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
   }
 }
 
-/** 5xx that did not go away after the bounded retries. */
+/** 5xx (or 408 / 429) that did not go away after the bounded retries. */
 export class ServerError extends Schema.TaggedError<ServerError>()("ServerError", {
   operation: Schema.String,
   status: Schema.Int,
@@ -203,7 +190,6 @@ export const HopsworksErrorReason = Schema.Union([
   FeatureStoreNotFound,
   FeatureGroupNotFound,
   SubjectNotFound,
-  TopicAuthorizationFailed,
   JobNotFound,
   ServerError,
   Unreachable,
@@ -220,6 +206,3 @@ export class HopsworksError extends Schema.TaggedError<HopsworksError>()("Hopswo
     return this.reason.message
   }
 }
-
-/** Shorthand: `hopsworksError(new BadApiKey({...}))`. */
-export const hopsworksError = (reason: HopsworksErrorReason): HopsworksError => new HopsworksError({ reason })

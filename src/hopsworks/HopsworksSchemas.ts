@@ -27,7 +27,7 @@ export const FeaturestoreDTO = Schema.Struct({
 export type FeaturestoreDTO = typeof FeaturestoreDTO.Type
 
 /** One feature of a feature group; `type` is the Hive (offline) type. */
-export const FeatureDTO = Schema.Struct({
+const FeatureDTO = Schema.Struct({
   name: Schema.String,
   type: Schema.String,
   primary: opt(Schema.Boolean),
@@ -36,9 +36,8 @@ export const FeatureDTO = Schema.Struct({
   onlineType: opt(Schema.String),
   description: opt(Schema.String)
 })
-export type FeatureDTO = typeof FeatureDTO.Type
 
-export const StatisticsConfigDTO = Schema.Struct({
+const StatisticsConfigDTO = Schema.Struct({
   enabled: Schema.Boolean,
   correlations: Schema.Boolean,
   histograms: Schema.Boolean,
@@ -119,7 +118,7 @@ export const SubjectCreated = Schema.Struct({
   version: opt(Schema.Int)
 })
 
-export const OptionDTO = Schema.Struct({ name: Schema.String, value: opt(Schema.String) })
+const OptionDTO = Schema.Struct({ name: Schema.String, value: opt(Schema.String) })
 
 /** `GET .../storageconnectors/kafka_connector/byok?external=...`. */
 export const KafkaConnectorDTO = Schema.Struct({
@@ -143,13 +142,7 @@ export const CredentialsDTO = Schema.Struct({
 })
 export type CredentialsDTO = typeof CredentialsDTO.Type
 
-/** Body of `POST .../featuregroups/{fgId}/online_ingestion`. */
-export const OnlineIngestionCreate = Schema.Struct({
-  id: Schema.Null,
-  numEntries: Schema.NullOr(Schema.Int)
-})
-
-export const OnlineIngestionResultDTO = Schema.Struct({
+const OnlineIngestionResultDTO = Schema.Struct({
   onlineIngestionId: opt(Schema.Int),
   status: opt(Schema.String),
   rows: opt(Schema.Int)
@@ -182,20 +175,18 @@ export const TopicCreate = Schema.Struct({
 export type TopicCreate = typeof TopicCreate.Type
 
 /** Normal REST error body (`JsonResponse`). */
-export const RestErrorBody = Schema.Struct({
+const RestErrorBody = Schema.Struct({
   errorCode: opt(Schema.Int),
   errorMsg: opt(Schema.String),
   usrMsg: opt(Schema.String),
   devMsg: opt(Schema.String)
 })
-export type RestErrorBody = typeof RestErrorBody.Type
 
 /** Schema-registry endpoints' error body (Confluent style). */
-export const SchemaRegistryErrorBody = Schema.Struct({
+const SchemaRegistryErrorBody = Schema.Struct({
   error_code: Schema.Int,
   message: opt(Schema.String)
 })
-export type SchemaRegistryErrorBody = typeof SchemaRegistryErrorBody.Type
 
 /** Either error body, read from the raw text of a non-2xx response. */
 export const ErrorBodyFromJson = Schema.fromJsonString(Schema.Union([SchemaRegistryErrorBody, RestErrorBody]))

@@ -19,7 +19,7 @@ const asTable = (e: Entry): OnlineTable => ({ featureGroup: e.fg, rows: e.table,
 /** The emulated project: its name gives the topic (`<project>_onlinefs`) and the Avro namespace, as on a server. */
 const project = { id: 119, name: "tributary" }
 
-export interface OnlineTable {
+interface OnlineTable {
   readonly featureGroup: ResolvedFeatureGroup
   /** Rows by primary key (values joined with ";"), the newest write winning, as an online store upserts. */
   readonly rows: ReadonlyMap<string, Readonly<Record<string, unknown>>>

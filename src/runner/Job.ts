@@ -101,8 +101,9 @@ export interface Job<A, Item, E = never, R = never> {
   /** How often processing time reaches the job (commits of quiet pipelines, idle partitions; default 1 s). */
   readonly tickMs?: number | undefined
   /**
-   * Transform steps that may run ahead of the output (default 1: the next batch is decoded and
-   * transformed while the previous output awaits its acknowledgement).
+   * Transform steps that may run ahead of the output (default 1 with one write at a time: the next
+   * batch is decoded and transformed while the previous output awaits its acknowledgement; 0 with
+   * concurrent writes, which overlap the two already).
    */
   readonly aheadOfOutput?: number | undefined
   /** Runs after each acknowledged (or committed) output, with its rows (dashboard tallies). */

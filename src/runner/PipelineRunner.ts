@@ -262,11 +262,15 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     }
 
     const concurrency = output._tag === "AtLeastOnce" ? Math.max(1, output.concurrency ?? 1) : 1
-    return yield* withTicks(subscription.events, job.tickMs).pipe(
+    // Concurrent writes already overlap preparing with writing; a look-ahead on top would only hold
+    // more records in memory while a sink is slow.
+    const ahead = job.aheadOfOutput ?? (concurrency > 1 ? 0 : 1)
+    const prepared = withTicks(subscription.events, job.tickMs).pipe(
       Stream.chunks,
       Stream.mapEffect(prepare),
-      Stream.flattenIterable,
-      Stream.buffer({ capacity: Math.max(1, job.aheadOfOutput ?? 1) }),
+      Stream.flattenIterable
+    )
+    return yield* (ahead > 0 ? Stream.buffer(prepared, { capacity: ahead }) : prepared).pipe(
       Stream.mapEffect(write, { concurrency }),
       Stream.runForEach(apply),
       Effect.ensuring(committer.flush)

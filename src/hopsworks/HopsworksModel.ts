@@ -1,0 +1,76 @@
+import type { Option, Redacted } from "effect"
+
+/**
+ * What callers hand the Hopsworks client and what they get back (the wire DTOs are in
+ * HopsworksSchemas). `HopsworksClient.ts` re-exports these, so callers import them from there.
+ */
+
+/** What a pipeline declares about the feature group it writes. */
+export interface FeatureGroupSpec {
+  readonly name: string
+  readonly version: number
+  readonly description?: string | undefined
+  /** Feature names; the order here does not matter, the feature list order does. */
+  readonly primaryKey: ReadonlyArray<string>
+  /** Name of the event-time feature (Hive type bigint, timestamp or date). */
+  readonly eventTime?: string | undefined
+  /** Hive types: string, bigint, int, double, float, boolean, timestamp, date, decimal(p,s), array<..>, ... */
+  readonly features: ReadonlyArray<{ readonly name: string; readonly type: string }>
+  /** Default true. */
+  readonly onlineEnabled?: boolean | undefined
+}
+
+/** Everything needed to write rows to a feature group (see FeatureGroupWriter). */
+export interface ResolvedFeatureGroup {
+  /** The project that OWNS the feature store (the `projectId` Kafka header). */
+  readonly projectId: number
+  readonly featureStoreId: number
+  readonly featureGroupId: number
+  readonly name: string
+  readonly version: number
+  readonly onlineTopicName: string
+  readonly onlineEnabled: boolean
+  /** In feature-list order (the order the key is built in). */
+  readonly primaryKey: ReadonlyArray<string>
+  readonly eventTime: string | undefined
+  readonly features: ReadonlyArray<{ readonly name: string; readonly type: string }>
+  /** The latest Avro subject `<name>_<version>`; `id` is the `subjectId` Kafka header. */
+  readonly subject: { readonly id: number; readonly version: number; readonly schema: string }
+}
+
+export interface KafkaConnection {
+  readonly bootstrapServers: ReadonlyArray<string>
+  /** As Hopsworks reports it: `SSL` for the managed Kafka, anything for BYOK (e.g. PLAINTEXT, SASL_SSL). */
+  readonly securityProtocol: string
+  /**
+   * The project user's client certificate for Hopsworks-managed Kafka (mTLS). None for BYOK Kafka or
+   * non-SSL protocols. Hopsworks brokers are not verified by host name (the server sends
+   * `sslEndpointIdentificationAlgorithm: ""`): use `checkServerIdentity: () => undefined`.
+   */
+  readonly tls: Option.Option<{ readonly ca: string; readonly cert: string; readonly key: Redacted.Redacted }>
+  /** True when Hopsworks points at a "bring your own" Kafka cluster. */
+  readonly externalKafka: boolean
+  /** Extra connector options (`sasl.jaas.config`, ...), as configured on the connector. */
+  readonly options: ReadonlyArray<{ readonly name: string; readonly value: string }>
+}
+
+export interface MaterializationExecution {
+  readonly jobName: string
+  readonly executionId: number
+  readonly state: string
+}
+
+export interface KafkaTopicSpec {
+  readonly name: string
+  readonly partitions: number
+  readonly replicas: number
+  /**
+   * The topic's Avro schema in the project schema registry: `avroSchema` (JSON text) is registered as
+   * a new version of `subject` first when given; otherwise `version` (default: latest) must exist.
+   */
+  readonly schema?: {
+    readonly subject: string
+    readonly avroSchema?: string | undefined
+    readonly version?: number | undefined
+  } | undefined
+}

@@ -1,0 +1,271 @@
+import { Cause, Data, Duration, Effect, flow, Option, Redacted, type Schedule, Schema } from "effect"
+import { HttpClient, type HttpClientError, HttpClientRequest, HttpClientResponse } from "effect/http"
+import type { HopsworksSettings } from "../../config/HopsworksConfig.ts"
+import { type Classifier, type FailureKind, retryWith, transientBackoff } from "../../shared/Retry.ts"
+import {
+  type ApiKeyScope,
+  BadApiKey,
+  FeatureStoreNotFound,
+  HopsworksError,
+  type HopsworksErrorReason,
+  MissingScope,
+  ProjectNotFound,
+  RequestRejected,
+  ServerError,
+  UnexpectedResponse,
+  Unreachable
+} from "../HopsworksError.ts"
+import { ErrorBodyFromJson } from "../HopsworksSchemas.ts"
+
+/**
+ * The Hopsworks REST transport shared by the endpoint groups: base URL, `Authorization: ApiKey ...`,
+ * a timeout per attempt, retries of what may pass (see `classify`), and the meaning of the statuses
+ * that mean the same on every endpoint. Everything else a non-2xx means is the endpoint's call
+ * (`Rejected`, `recover`).
+ */
+
+export interface HttpRetryOptions {
+  /** Attempts per request on 5xx, 408, 429, connection errors and timeouts (default 5). Other 4xx are never retried. */
+  readonly maxAttempts?: number | undefined
+  /** Delay schedule between attempts (default `transientBackoff`). */
+  readonly retrySchedule?: Schedule.Schedule<unknown, unknown> | undefined
+}
+
+/** What a request is for: used in messages and to name the scope a 403 is about. */
+export interface Operation {
+  readonly description: string
+  readonly scope: ApiKeyScope
+}
+
+/** A non-2xx answer that is neither transient nor 401/403, body read: the endpoint decides what it means. */
+class Rejected extends Data.TaggedError("Rejected")<{
+  readonly status: number
+  readonly errorCode: number | undefined
+  readonly serverMessage: string | undefined
+}> {}
+
+/** One attempt got an answer, but not a 2xx one. */
+class StatusFailure extends Data.TaggedError("StatusFailure")<{ readonly status: number; readonly body: string }> {}
+
+/** One attempt got no answer: connection failed, timed out, or the request could not even be built. */
+class NoAnswer extends Data.TaggedError("NoAnswer")<{ readonly detail: string; readonly kind: FailureKind }> {}
+
+type AttemptFailure = StatusFailure | NoAnswer
+
+/**
+ * An outage (5xx), a rate limit (429), a server-side timeout (408) or no answer at all may pass, so
+ * they are retried; any other 4xx (bad key, missing scope, not found, bad request) would fail the
+ * same way again and goes straight back to the caller.
+ *
+ * Note: creating calls (POST a feature group, a subject, a topic, an execution) are retried like the
+ * rest; after a timeout the first attempt may have succeeded. The feature group and topic endpoints
+ * answer a repeat with "exists" (handled by the callers); a job start would run the job twice.
+ */
+const classify: Classifier<AttemptFailure> = (failure) => {
+  if (failure._tag === "NoAnswer") return failure.kind
+  const { status } = failure
+  return status >= 500 || status === 429 || status === 408 ? "transient" : "permanent"
+}
+
+export interface HopsworksHttp {
+  readonly settings: HopsworksSettings
+  /** `<scheme>://<host>:<port>`, for messages. */
+  readonly endpoint: string
+  /** `<project lower>_featurestore`, the project's default feature store. */
+  readonly featureStoreName: string
+  /** One request, retried while transient; 401/403 are mapped here, any other non-2xx fails with `Rejected`. */
+  readonly send: (
+    op: Operation,
+    request: HttpClientRequest.HttpClientRequest
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HopsworksError | Rejected>
+  /** The 2xx body decoded with `schema` (UnexpectedResponse when it has another shape). */
+  readonly decode: <S extends Schema.Constraint & { readonly DecodingServices: never }>(
+    op: Operation,
+    schema: S
+  ) => (response: HttpClientResponse.HttpClientResponse) => Effect.Effect<S["Type"], HopsworksError>
+  /** `send` + `decode`, with the default meaning of every non-2xx. */
+  readonly json: <S extends Schema.Constraint & { readonly DecodingServices: never }>(
+    op: Operation,
+    request: HttpClientRequest.HttpClientRequest,
+    schema: S
+  ) => Effect.Effect<S["Type"], HopsworksError>
+  /**
+   * Gives some non-2xx answers an endpoint's own meaning: `handle` answers for those and returns
+   * undefined for the rest, which get the meaning they have on any endpoint (see `reject`).
+   */
+  readonly recover: <B = never>(
+    op: Operation,
+    handle: (rejected: Rejected) => Effect.Effect<B, HopsworksError> | undefined
+  ) => <A, R>(self: Effect.Effect<A, HopsworksError | Rejected, R>) => Effect.Effect<A | B, HopsworksError, R>
+}
+
+export const asHopsworksError = (reason: HopsworksErrorReason): HopsworksError => new HopsworksError({ reason })
+
+export const optionalCode = (errorCode: number | undefined) => (errorCode === undefined ? {} : { errorCode })
+const optionalMessage = (serverMessage: string | undefined) => serverMessage === undefined ? {} : { serverMessage }
+
+export const makeHopsworksHttp = (
+  settings: HopsworksSettings,
+  httpClient: HttpClient.HttpClient,
+  options: HttpRetryOptions
+): HopsworksHttp => {
+  const endpoint = `${settings.scheme}://${settings.host}:${settings.port}`
+  const featureStoreName = `${settings.project.toLowerCase()}_featurestore`
+  const apiKey = Redacted.value(settings.apiKey)
+  const maxAttempts = Math.max(1, options.maxAttempts ?? 5)
+  const timeout = Duration.millis(settings.requestTimeoutMs)
+
+  /** Removes the API key from any text that came from elsewhere (server bodies, error causes). */
+  const scrub = (text: string): string => (apiKey.length > 0 ? text.split(apiKey).join("<redacted>") : text)
+
+  const errorInfo = (body: string): { errorCode: number | undefined; serverMessage: string | undefined } => {
+    const decoded = Schema.decodeUnknownOption(ErrorBodyFromJson)(body)
+    if (Option.isNone(decoded)) {
+      const text = scrub(body.trim())
+      return { errorCode: undefined, serverMessage: text.length > 0 ? text.slice(0, 300) : undefined }
+    }
+    const b = decoded.value
+    if ("error_code" in b) return { errorCode: b.error_code, serverMessage: b.message ? scrub(b.message) : undefined }
+    const message = [b.usrMsg, b.errorMsg].filter((m): m is string => typeof m === "string" && m.length > 0)
+    return {
+      errorCode: b.errorCode ?? undefined,
+      serverMessage: message.length > 0 ? scrub(message.join(" - ")) : undefined
+    }
+  }
+
+  /** One attempt, ending in a 2xx response with its body read, or in the reason it did not. */
+  const attempt = (
+    response: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
+  ): Effect.Effect<HttpClientResponse.HttpClientResponse, AttemptFailure> =>
+    response.pipe(
+      // Read inside the attempt so the timeout covers the body and a cut-off body is retried; the
+      // response keeps it for `schemaBodyJson`.
+      Effect.tap((r) => r.text),
+      Effect.catchReason("HttpClientError", "StatusCodeError", (reason) =>
+        Effect.flatMap(
+          reason.response.text,
+          (body) => Effect.fail(new StatusFailure({ status: reason.response.status, body }))
+        )),
+      Effect.timeout(timeout),
+      Effect.mapError((e): AttemptFailure => {
+        if (e._tag === "StatusFailure") return e
+        if (Cause.isTimeoutError(e)) {
+          return new NoAnswer({ detail: `no answer within ${settings.requestTimeoutMs} ms`, kind: "transient" })
+        }
+        // a URL or body that cannot be built fails the same way every time
+        const unbuildable = e.reason._tag === "InvalidUrlError" || e.reason._tag === "EncodeError"
+        return new NoAnswer({ detail: scrub(describeTransport(e)), kind: unbuildable ? "permanent" : "transient" })
+      })
+    )
+
+  const client = httpClient.pipe(
+    HttpClient.mapRequest(flow(
+      HttpClientRequest.prependUrl(`${endpoint}/hopsworks-api/api`),
+      HttpClientRequest.setHeader("Authorization", `ApiKey ${apiKey}`),
+      HttpClientRequest.acceptJson
+    )),
+    HttpClient.filterStatusOk,
+    HttpClient.transformResponse(attempt),
+    HttpClient.transformResponse(retryWith({
+      classify,
+      times: maxAttempts - 1,
+      schedule: options.retrySchedule ?? transientBackoff,
+      onRetry: (failure) =>
+        Effect.logDebug(
+          `Hopsworks request failed (${failure._tag === "StatusFailure" ? failure.status : "no response"}), ` +
+            "will retry if attempts remain"
+        )
+    }))
+  )
+
+  /** What an attempt's failure means once the retries are over. */
+  const afterRetries = (op: Operation, failure: AttemptFailure): HopsworksError | Rejected => {
+    if (failure._tag === "NoAnswer") {
+      // transient: every attempt was used; permanent: the first one already could not be sent
+      const attempts = failure.kind === "transient" ? maxAttempts : 1
+      return asHopsworksError(
+        new Unreachable({ operation: op.description, endpoint, attempts, detail: failure.detail })
+      )
+    }
+    const info = errorInfo(failure.body)
+    if (classify(failure) === "transient") {
+      return asHopsworksError(
+        new ServerError({
+          operation: op.description,
+          status: failure.status,
+          attempts: maxAttempts,
+          ...optionalMessage(info.serverMessage)
+        })
+      )
+    }
+    if (failure.status === 401) return asHopsworksError(new BadApiKey({ endpoint, ...optionalCode(info.errorCode) }))
+    if (failure.status === 403) {
+      return asHopsworksError(
+        new MissingScope({
+          scope: op.scope,
+          operation: op.description,
+          ...optionalCode(info.errorCode),
+          ...optionalMessage(info.serverMessage)
+        })
+      )
+    }
+    return new Rejected({ status: failure.status, ...info })
+  }
+
+  const send: HopsworksHttp["send"] = (op, request) =>
+    client.execute(request).pipe(
+      Effect.mapError((failure) => afterRetries(op, failure)),
+      Effect.annotateLogs({ operation: op.description })
+    )
+
+  const decode: HopsworksHttp["decode"] = (op, schema) => (response) =>
+    HttpClientResponse.schemaBodyJson(schema)(response).pipe(
+      Effect.mapError((e) =>
+        asHopsworksError(
+          new UnexpectedResponse({
+            operation: op.description,
+            status: response.status,
+            detail: scrub(e.message).slice(0, 500)
+          })
+        )
+      )
+    )
+
+  /** What a non-2xx means when the endpoint has nothing special to say about it. */
+  const reject = (op: Operation, rejected: Rejected): HopsworksError => {
+    if (rejected.errorCode === 150004) {
+      return asHopsworksError(new ProjectNotFound({ project: settings.project, endpoint }))
+    }
+    if (rejected.errorCode === 270008) {
+      return asHopsworksError(new FeatureStoreNotFound({ featureStore: featureStoreName, project: settings.project }))
+    }
+    return asHopsworksError(
+      new RequestRejected({
+        operation: op.description,
+        status: rejected.status,
+        ...optionalCode(rejected.errorCode),
+        ...optionalMessage(rejected.serverMessage)
+      })
+    )
+  }
+
+  const recover: HopsworksHttp["recover"] = (op, handle) => (self) =>
+    Effect.catchTag(self, "Rejected", (rejected) => handle(rejected) ?? Effect.fail(reject(op, rejected)))
+
+  const json: HopsworksHttp["json"] = (op, request, schema) =>
+    send(op, request).pipe(Effect.flatMap(decode(op, schema)), recover(op, () => undefined))
+
+  return { settings, endpoint, featureStoreName, send, decode, json, recover }
+}
+
+/** A transport failure in one line, without request headers. */
+const describeTransport = (e: unknown): string => {
+  if (typeof e === "object" && e !== null && "reason" in e) {
+    const reason = (e as { reason: { _tag?: string; description?: string; cause?: unknown } }).reason
+    const cause = reason.cause instanceof Error
+      ? (reason.cause.cause instanceof Error ? reason.cause.cause.message : reason.cause.message)
+      : undefined
+    return [reason._tag, reason.description, cause].filter((s) => typeof s === "string" && s.length > 0).join(": ")
+  }
+  return e instanceof Error ? e.message : String(e)
+}
