@@ -1,8 +1,11 @@
-import { Context, Effect, Layer, Option, Stream } from "effect"
+import { Context, Effect, Layer, Option } from "effect"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
-import { headerString, nextOffset } from "../kafka/KafkaRecord.ts"
+import { headerString, type KafkaRecord } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
-import { KafkaSource } from "../kafka/KafkaSource.ts"
+import type { KafkaSource } from "../kafka/KafkaSource.ts"
+import { PipelineRegistry } from "../observability/PipelineStats.ts"
+import { statelessJob } from "../runner/Job.ts"
+import { runJob } from "../runner/PipelineRunner.ts"
 import { buildFeatureGroupAvroSchemaString } from "./AvroSchemaBuilder.ts"
 import { makeFeatureGroupDecoder } from "./FeatureGroupWriter.ts"
 import { FeatureStore, writerFor } from "./FeatureStore.ts"
@@ -50,7 +53,8 @@ export class OnlineTables extends Context.Service<OnlineTables, {
 export const localFeatureStoreLayer = Layer.effectContext(
   Effect.gen(function*() {
     const sink = yield* KafkaSink
-    const source = yield* KafkaSource
+    // The materializer consumes (from a forked fiber) with the layer's Kafka services.
+    const kafka = yield* Effect.context<KafkaSink | KafkaSource>()
     const admin = yield* KafkaAdmin
     const scope = yield* Effect.scope
     const topic = `${project.name}_onlinefs`
@@ -58,30 +62,43 @@ export const localFeatureStoreLayer = Layer.effectContext(
     const groups = new Map<string, Entry>()
     let executions = 0
 
-    const materialize = (entry: Entry) =>
-      Effect.gen(function*() {
-        const { fg } = entry
-        const decoder = makeFeatureGroupDecoder(fg)
-        const keyOf = (row: Record<string, unknown>) => fg.primaryKey.map((k) => String(row[k])).join(";")
-        const sub = yield* source.subscribe({
+    /** Reads the topic back into the online table, as the online store does (upsert by primary key). */
+    const materialize = (entry: Entry) => {
+      const { fg } = entry
+      const decoder = makeFeatureGroupDecoder(fg)
+      const keyOf = (row: Record<string, unknown>) => fg.primaryKey.map((k) => String(row[k])).join(";")
+      // Other feature groups share the topic: only records whose headers name this one are rows of it.
+      const mine = (record: KafkaRecord) =>
+        record.value !== null && headerString(record, "featureGroupId") === String(fg.featureGroupId) &&
+        headerString(record, "subjectId") === String(fg.subject.id)
+      const job = statelessJob({
+        name: `online-materializer-${fg.name}_${fg.version}`,
+        source: {
           groupId: `online-materializer-${fg.name}_${fg.version}`,
-          topics: [topic]
-        })
-        yield* sub.events.pipe(Stream.runForEach((event) => {
-          if (event._tag !== "Batch") return Effect.void
-          for (const record of event.records) {
-            const mine = headerString(record, "featureGroupId") === String(fg.featureGroupId) &&
-              headerString(record, "subjectId") === String(fg.subject.id)
-            if (!mine || record.value === null) continue
-            const row = decoder.decode(record.value)
-            entry.table.set(keyOf(row), row)
-            entry.applied++
-          }
-          const last = event.records[event.records.length - 1]!
-          return sub.commit([{ topic: event.topic, partition: event.partition, offset: nextOffset(last.offset) }])
-            .pipe(Effect.ignore)
-        }))
-      }).pipe(Effect.scoped)
+          topics: [topic],
+          deadLetters: { policy: "drop", topic: Option.none() }
+        },
+        decode: (records) => ({
+          valid: records.filter(mine).map((record) => ({ record, value: decoder.decode(record.value!) })),
+          malformed: []
+        }),
+        output: {
+          _tag: "AtLeastOnce",
+          write: (rows: ReadonlyArray<Record<string, unknown>>) =>
+            Effect.sync(() => {
+              for (const row of rows) entry.table.set(keyOf(row), row)
+              entry.applied += rows.length
+              return []
+            })
+        }
+      })
+      // Its own stats registry: the materializer is part of the emulator, not one of the service's pipelines.
+      return runJob(job).pipe(
+        Effect.scoped,
+        Effect.provideServiceEffect(PipelineRegistry, PipelineRegistry.make),
+        Effect.provideContext(kafka)
+      )
+    }
 
     const resolve = (spec: Parameters<FeatureStore["Service"]["featureGroup"]>[0]) =>
       Effect.gen(function*() {

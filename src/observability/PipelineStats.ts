@@ -345,20 +345,20 @@ export class PipelineRegistry extends Context.Service<PipelineRegistry, {
   readonly register: (name: string) => Effect.Effect<PipelineStats>
   readonly all: Effect.Effect<ReadonlyArray<PipelineStats>>
 }>()("tributary/observability/PipelineRegistry") {
-  static readonly layer = Layer.effect(
-    PipelineRegistry,
-    Effect.gen(function*() {
-      const clock = yield* Clock.Clock
-      const pipelines = new Map<string, PipelineStats>()
-      return PipelineRegistry.of({
-        register: (name) =>
-          Effect.sync(() => {
-            const stats = pipelines.get(name) ?? new PipelineStats(name, clock)
-            pipelines.set(name, stats)
-            return stats
-          }),
-        all: Effect.sync(() => [...pipelines.values()])
-      })
+  /** A registry of its own (for consumers that are not pipelines, e.g. the local feature store's materializer). */
+  static readonly make = Effect.map(Clock.Clock, (clock) => {
+    const pipelines = new Map<string, PipelineStats>()
+    return PipelineRegistry.of({
+      register: (name) =>
+        Effect.sync(() => {
+          const stats = pipelines.get(name) ?? new PipelineStats(name, clock)
+          pipelines.set(name, stats)
+          return stats
+        }),
+      all: Effect.sync(() => [...pipelines.values()])
     })
-  )
+  })
+
+  static readonly layer = Layer.effect(PipelineRegistry, PipelineRegistry.make)
+
 }
