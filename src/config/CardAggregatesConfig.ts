@@ -1,7 +1,5 @@
 import { Config, Option } from "effect"
-import { deadLetterSettings } from "./PipelineConfig.ts"
-
-export { deadLetterSettings }
+import { sourceSettings } from "./PipelineConfig.ts"
 
 /**
  * The `card-aggregates` pipeline (seed 001): credit-card transactions → per card and sliding
@@ -9,8 +7,10 @@ export { deadLetterSettings }
  * `card_transactions_10m_agg`.
  */
 export const cardAggregatesSettings = Config.all({
-  topic: Config.String("CARD_TRANSACTIONS_TOPIC").pipe(Config.withDefault("credit_card_transactions")),
-  groupId: Config.String("CARD_AGGREGATES_GROUP_ID").pipe(Config.withDefault("tributary-card-aggregates")),
+  ...sourceSettings(
+    ["CARD_TRANSACTIONS_TOPIC", "credit_card_transactions"],
+    ["CARD_AGGREGATES_GROUP_ID", "tributary-card-aggregates"]
+  ),
   featureGroupName: Config.String("CARD_FEATURE_GROUP_NAME").pipe(Config.withDefault("card_transactions_10m_agg")),
   featureGroupVersion: Config.Int("CARD_FEATURE_GROUP_VERSION").pipe(Config.withDefault(1)),
   windowLengthMinutes: Config.Int("WINDOW_LENGTH_MINUTES").pipe(Config.withDefault(10)),
@@ -32,8 +32,7 @@ export const cardAggregatesSettings = Config.all({
    * Adds `window_start` (bigint, the event-time feature) to the feature group. Off by default: the
    * seed's feature group has only `cc_num` and the three aggregates (see CardAggregateRow).
    */
-  windowStartFeature: Config.Boolean("CARD_WINDOW_START_FEATURE").pipe(Config.withDefault(false)),
-  deadLetters: deadLetterSettings
+  windowStartFeature: Config.Boolean("CARD_WINDOW_START_FEATURE").pipe(Config.withDefault(false))
 })
 export type CardAggregatesSettings = Config.Success<typeof cardAggregatesSettings>
 

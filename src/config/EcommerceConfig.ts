@@ -1,5 +1,5 @@
 import { Config, Option, Redacted } from "effect"
-import { deadLetterSettings } from "./PipelineConfig.ts"
+import { sourceSettings } from "./PipelineConfig.ts"
 
 /** Where the `ecommerce` pipeline keeps rows and aggregates. The default is the local server of scripts/postgres.sh. */
 export const postgresSettings = Config.all({
@@ -48,15 +48,13 @@ export type SearchSettings = Config.Success<typeof searchSettings>
  * ECOMMERCE_GROUP_ID (`.postgres`, `.search`, `.alerts`), so each output progresses on its own.
  */
 export const ecommerceSettings = Config.all({
-  topic: Config.String("ECOMMERCE_TOPIC").pipe(Config.withDefault("financial_transactions")),
-  groupId: Config.String("ECOMMERCE_GROUP_ID").pipe(Config.withDefault("tributary-ecommerce")),
+  ...sourceSettings(["ECOMMERCE_TOPIC", "financial_transactions"], ["ECOMMERCE_GROUP_ID", "tributary-ecommerce"]),
   alertsTopic: Config.String("PAYMENT_ALERTS_TOPIC").pipe(Config.withDefault("payment-alerts")),
   /** How far out of order `transactionDate` may arrive before a minute's count is final. */
   alertsOutOfOrdernessMs: Config.Int("PAYMENT_ALERTS_OUT_OF_ORDERNESS_MS").pipe(Config.withDefault(5_000)),
   /** A minute is published when it has at least this many failed payments. */
   alertsThreshold: Config.Int("PAYMENT_ALERTS_THRESHOLD").pipe(Config.withDefault(1)),
   alertsTransactionalId: Config.option(Config.String("PAYMENT_ALERTS_TRANSACTIONAL_ID")),
-  deadLetters: deadLetterSettings,
   postgres: postgresSettings,
   search: searchSettings
 }).pipe(Config.map(({ alertsTransactionalId, ...s }) => ({

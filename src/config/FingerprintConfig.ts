@@ -1,5 +1,5 @@
 import { Config, Option, Schema } from "effect"
-import { deadLetterSettings } from "./PipelineConfig.ts"
+import { sourceSettings } from "./PipelineConfig.ts"
 
 /**
  * A list of ids: comma-separated items, each an id or an inclusive numeric range `a-b`. A range keeps
@@ -58,9 +58,8 @@ const positiveInt = (name: string, fallback: number) =>
  *   across restarts so a restarted process fences its predecessor (see FingerprintPipeline.ts).
  */
 export const fingerprintSettings = Config.all({
-  topic: Config.String("SENSOR_TOPIC").pipe(Config.withDefault("sensor-data")),
+  ...sourceSettings(["SENSOR_TOPIC", "sensor-data"], ["FINGERPRINT_GROUP_ID", "tributary-fingerprint"]),
   outputTopic: Config.String("FINGERPRINT_TOPIC").pipe(Config.withDefault("fingerprint-output")),
-  groupId: Config.String("FINGERPRINT_GROUP_ID").pipe(Config.withDefault("tributary-fingerprint")),
   windowSizeMinutes: positiveInt("WINDOW_SIZE_MINUTES", 1),
   watermarkSeconds: Config.schema(Schema.Finite.check(Schema.isGreaterThanOrEqualTo(0)), "WATERMARK_SECONDS").pipe(
     Config.withDefault(10)
@@ -73,8 +72,7 @@ export const fingerprintSettings = Config.all({
   equipmentTypes: typeMap,
   defaultEquipmentType: Config.String("DEFAULT_EQUIPMENT_TYPE").pipe(Config.withDefault("kiln")),
   parallelism: positiveInt("PARALLELISM", 2),
-  transactionalId: Config.option(Config.String("FINGERPRINT_TRANSACTIONAL_ID")),
-  deadLetters: deadLetterSettings
+  transactionalId: Config.option(Config.String("FINGERPRINT_TRANSACTIONAL_ID"))
 }).pipe(Config.map(({ transactionalId, ...s }) =>
   Object.assign(s, {
     windowSizeMs: s.windowSizeMinutes * 60_000,

@@ -12,12 +12,23 @@ export const deadLetterSettings = Config.all({
 })
 export type DeadLetterSettings = Config.Success<typeof deadLetterSettings>
 
+/** An environment variable's name and the value used when it is missing. */
+type Variable = readonly [name: string, fallback: string]
+
+/**
+ * The fields every pipeline's settings start with: the topic it consumes, its consumer group and what
+ * happens to malformed input. Spread into the pipeline's `Config.all`.
+ */
+export const sourceSettings = ([topic, defaultTopic]: Variable, [groupId, defaultGroupId]: Variable) => ({
+  topic: Config.String(topic).pipe(Config.withDefault(defaultTopic)),
+  groupId: Config.String(groupId).pipe(Config.withDefault(defaultGroupId)),
+  deadLetters: deadLetterSettings
+})
+
 /** The `transactions` pipeline (seed 000): names as in the seed's configuration table. */
 export const transactionsSettings = Config.all({
-  topic: Config.String("KAFKA_TOPIC").pipe(Config.withDefault("transactions")),
-  groupId: Config.String("KAFKA_GROUP_ID").pipe(Config.withDefault("tributary-transactions")),
+  ...sourceSettings(["KAFKA_TOPIC", "transactions"], ["KAFKA_GROUP_ID", "tributary-transactions"]),
   featureGroupName: Config.String("FEATURE_GROUP_NAME").pipe(Config.withDefault("transactions")),
-  featureGroupVersion: Config.Int("FEATURE_GROUP_VERSION").pipe(Config.withDefault(1)),
-  deadLetters: deadLetterSettings
+  featureGroupVersion: Config.Int("FEATURE_GROUP_VERSION").pipe(Config.withDefault(1))
 })
 export type TransactionsSettings = Config.Success<typeof transactionsSettings>

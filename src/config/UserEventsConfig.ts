@@ -1,5 +1,5 @@
 import { Config } from "effect"
-import { deadLetterSettings } from "./PipelineConfig.ts"
+import { sourceSettings } from "./PipelineConfig.ts"
 
 /** Consistency levels a write may ask for (names as in CQL). */
 export type WriteConsistency = "ONE" | "LOCAL_ONE" | "QUORUM" | "LOCAL_QUORUM" | "EACH_QUORUM" | "ALL"
@@ -32,8 +32,7 @@ export type CassandraSettings = Config.Success<typeof cassandraSettings>
 
 /** The `user-events` pipeline (seed 004): Kafka `user-events` → Cassandra `event_streaming.user_events`. */
 export const userEventsSettings = Config.all({
-  topic: Config.String("USER_EVENTS_TOPIC").pipe(Config.withDefault("user-events")),
-  groupId: Config.String("USER_EVENTS_GROUP_ID").pipe(Config.withDefault("tributary-user-events")),
+  ...sourceSettings(["USER_EVENTS_TOPIC", "user-events"], ["USER_EVENTS_GROUP_ID", "tributary-user-events"]),
   table: Config.String("USER_EVENTS_TABLE").pipe(Config.withDefault("user_events")),
   /** Partition bucket: `day` (the seed's `bucket_date`) or `hour` (adds `bucket_hour`, against hot partitions). */
   bucket: Config.Literals(["day", "hour"], "USER_EVENTS_BUCKET").pipe(Config.withDefault<"day" | "hour">("day")),
@@ -47,7 +46,6 @@ export const userEventsSettings = Config.all({
   writeConcurrency: Config.Int("CASSANDRA_WRITE_CONCURRENCY").pipe(Config.withDefault(8)),
   /** Rows per unlogged batch (one partition each); bigger partitions in a Kafka batch are split. */
   maxBatchRows: Config.Int("CASSANDRA_BATCH_MAX_ROWS").pipe(Config.withDefault(100)),
-  cassandra: cassandraSettings,
-  deadLetters: deadLetterSettings
+  cassandra: cassandraSettings
 })
 export type UserEventsSettings = Config.Success<typeof userEventsSettings>

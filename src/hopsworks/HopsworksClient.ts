@@ -15,13 +15,8 @@ import { makeJobApi } from "./internal/JobApi.ts"
 import { makeKafkaApi } from "./internal/KafkaApi.ts"
 import { makeProjectContext } from "./internal/ProjectContext.ts"
 
-export type {
-  FeatureGroupSpec,
-  KafkaConnection,
-  KafkaTopicSpec,
-  MaterializationExecution,
-  ResolvedFeatureGroup
-} from "./HopsworksModel.ts"
+/** The model types of this interface, so that callers import them from the client. */
+export type * from "./HopsworksModel.ts"
 
 /**
  * Hopsworks over REST: the metadata a pipeline needs to write a stream feature group through Kafka.

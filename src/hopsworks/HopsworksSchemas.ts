@@ -14,7 +14,6 @@ export const ProjectDTO = Schema.Struct({
   projectName: opt(Schema.String),
   featureStoreTopic: opt(Schema.String)
 })
-export type ProjectDTO = typeof ProjectDTO.Type
 
 /** `GET /project/{id}/featurestores/{name}`. `projectId` is the project that OWNS the feature store. */
 export const FeaturestoreDTO = Schema.Struct({
@@ -24,7 +23,6 @@ export const FeaturestoreDTO = Schema.Struct({
   projectName: opt(Schema.String),
   onlineEnabled: opt(Schema.Boolean)
 })
-export type FeaturestoreDTO = typeof FeaturestoreDTO.Type
 
 /** One feature of a feature group; `type` is the Hive (offline) type. */
 const FeatureDTO = Schema.Struct({
@@ -131,7 +129,6 @@ export const KafkaConnectorDTO = Schema.Struct({
   externalKafka: opt(Schema.Boolean),
   options: opt(Schema.Array(OptionDTO))
 })
-export type KafkaConnectorDTO = typeof KafkaConnectorDTO.Type
 
 /** `GET /project/{id}/credentials`: the project user's TLS material as PEM strings (+ JKS we ignore). */
 export const CredentialsDTO = Schema.Struct({
@@ -140,7 +137,6 @@ export const CredentialsDTO = Schema.Struct({
   clientKey: Schema.String,
   fileExtension: opt(Schema.String)
 })
-export type CredentialsDTO = typeof CredentialsDTO.Type
 
 const OnlineIngestionResultDTO = Schema.Struct({
   onlineIngestionId: opt(Schema.Int),
@@ -153,7 +149,6 @@ export const OnlineIngestionDTO = Schema.Struct({
   numEntries: opt(Schema.Int),
   results: opt(Schema.Array(OnlineIngestionResultDTO))
 })
-export type OnlineIngestionDTO = typeof OnlineIngestionDTO.Type
 
 /** `POST /project/{id}/jobs/{name}/executions` (201). */
 export const ExecutionDTO = Schema.Struct({
@@ -162,7 +157,6 @@ export const ExecutionDTO = Schema.Struct({
   finalStatus: opt(Schema.String),
   submissionTime: opt(Schema.String)
 })
-export type ExecutionDTO = typeof ExecutionDTO.Type
 
 /** Body of `POST /project/{id}/kafka/topics`. */
 export const TopicCreate = Schema.Struct({

@@ -1,27 +1,19 @@
 import { Clock, Context, Effect, Layer, Metric } from "effect"
 import type { SourceConnection } from "../kafka/KafkaSource.ts"
 
-const recordsIn = Metric.counter("tributary_records_in_total", { description: "Records consumed", incremental: true })
-const recordsOut = Metric.counter("tributary_records_out_total", {
-  description: "Rows or records written and acknowledged by a sink",
-  incremental: true
-})
-const deadLetters = Metric.counter("tributary_dead_letters_total", {
-  description: "Malformed records sent to the dead-letter topic or dropped",
-  incremental: true
-})
-const lateRecords = Metric.counter("tributary_late_records_total", {
-  description: "Records later than the allowed lateness",
-  incremental: true
-})
-const partitionRecordsIn = Metric.counter("tributary_partition_records_in_total", {
-  description: "Records consumed, per source partition",
-  incremental: true
-})
-const partitionRecordsOut = Metric.counter("tributary_partition_records_out_total", {
-  description: "Rows written, per source partition (where a row has one source partition)",
-  incremental: true
-})
+const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
+const recordsIn = counter("tributary_records_in_total", "Records consumed")
+const recordsOut = counter("tributary_records_out_total", "Rows or records written and acknowledged by a sink")
+const deadLetters = counter(
+  "tributary_dead_letters_total",
+  "Malformed records sent to the dead-letter topic or dropped"
+)
+const lateRecords = counter("tributary_late_records_total", "Records later than the allowed lateness")
+const partitionRecordsIn = counter("tributary_partition_records_in_total", "Records consumed, per source partition")
+const partitionRecordsOut = counter(
+  "tributary_partition_records_out_total",
+  "Rows written, per source partition (where a row has one source partition)"
+)
 const sinkLatency = Metric.histogram("tributary_sink_latency_seconds", {
   description: "Time from handing a batch to a sink until it is acknowledged (retries included)",
   boundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60]
@@ -30,14 +22,11 @@ const commitLatency = Metric.histogram("tributary_commit_latency_seconds", {
   description: "Time to commit consumed offsets (or the transaction carrying them)",
   boundaries: [0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10]
 })
-const rebalances = Metric.counter("tributary_rebalances_total", {
-  description: "Partition assignment changes seen by a pipeline (kind: assigned | revoked)",
-  incremental: true
-})
-const errors = Metric.counter("tributary_errors_total", {
-  description: "Errors by type (retried transport failures, failed commits, ...)",
-  incremental: true
-})
+const rebalances = counter(
+  "tributary_rebalances_total",
+  "Partition assignment changes seen by a pipeline (kind: assigned | revoked)"
+)
+const errors = counter("tributary_errors_total", "Errors by type (retried transport failures, failed commits, ...)")
 
 /** Where a batch came from: the partition and the last offset in it. */
 interface BatchPosition {
@@ -360,5 +349,4 @@ export class PipelineRegistry extends Context.Service<PipelineRegistry, {
   })
 
   static readonly layer = Layer.effect(PipelineRegistry, PipelineRegistry.make)
-
 }

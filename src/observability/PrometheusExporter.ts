@@ -1,12 +1,8 @@
 import { Clock, Context, Effect, Layer, Metric } from "effect"
 import type { ObservabilitySettings } from "../config/ObservabilityConfig.ts"
-import { OnlineTables } from "../hopsworks/LocalFeatureStore.ts"
-import { KafkaConnections } from "../kafka/KafkaSource.ts"
-import { LagProbe, ownedLag } from "./LagProbe.ts"
-import { PipelineRegistry } from "./PipelineStats.ts"
+import { ownedLag } from "./LagProbe.ts"
 import { isConnected } from "./Readiness.ts"
-import { StatusView } from "./StatusView.ts"
-import { ThroughputSampler } from "./ThroughputSampler.ts"
+import { HealthSources, StatusView } from "./StatusView.ts"
 
 // Gauges and counters read from the pipelines' plain figures when /metrics is scraped
 
@@ -86,13 +82,8 @@ export class PrometheusExporter extends Context.Service<PrometheusExporter, {
     Layer.effect(
       PrometheusExporter,
       Effect.gen(function*() {
-        const registry = yield* PipelineRegistry
-        const online = yield* OnlineTables
-        const connections = yield* KafkaConnections
-        const sampler = yield* ThroughputSampler
-        const probe = yield* LagProbe
+        const { connections, online, probe, registry, sampler, startedAt } = yield* HealthSources
         const view = yield* StatusView
-        const startedAt = yield* Clock.currentTimeMillis
         const series = new SeriesUpdates()
 
         const refresh = Effect.gen(function*() {

@@ -192,6 +192,19 @@ const pipelineStatus = (
 }
 
 /**
+ * What the status view and the Prometheus exporter read: the pipelines' figures, what the sampler and
+ * the lag probe gathered, the Kafka connections, the online tables, and when the service started.
+ */
+export const HealthSources = Effect.all({
+  registry: PipelineRegistry,
+  online: OnlineTables,
+  connections: KafkaConnections,
+  sampler: ThroughputSampler,
+  probe: LagProbe,
+  startedAt: Clock.currentTimeMillis
+})
+
+/**
  * Readiness (what /readyz answers) and the status of the whole service (what /api/status answers),
  * from the pipelines' figures, the sampled throughput and the last lag poll.
  */
@@ -203,12 +216,7 @@ export class StatusView extends Context.Service<StatusView, {
     Layer.effect(
       StatusView,
       Effect.gen(function*() {
-        const registry = yield* PipelineRegistry
-        const online = yield* OnlineTables
-        const connections = yield* KafkaConnections
-        const sampler = yield* ThroughputSampler
-        const probe = yield* LagProbe
-        const startedAt = yield* Clock.currentTimeMillis
+        const { connections, online, probe, registry, sampler, startedAt } = yield* HealthSources
 
         const readinessOf = (now: number, pipelines: ReadonlyArray<PipelineStats>, lag: LagReading): Readiness =>
           assessReadiness({

@@ -1,17 +1,16 @@
 import type { CardTransaction } from "../domain/CardTransaction.ts"
+import * as Malformed from "./Malformed.ts"
 import { SeededRandom } from "./SeededRandom.ts"
+import { simulatedRecord } from "./SimulatedRecord.ts"
 
 /** Kinds of malformed input the simulator can mix in, each one the pipeline must dead-letter. */
-const malformedKinds = [
-  () => "{not json",
-  (t: CardTransaction) => JSON.stringify({ ...t, cc_num: String(t.cc_num) + "x" }),
-  (t: CardTransaction) => JSON.stringify({ ...t, cc_num: t.cc_num + 0.5 }),
-  (t: CardTransaction) => JSON.stringify({ ...t, amount: "lots" }),
-  (t: CardTransaction) => JSON.stringify({ ...t, datetime: "yesterday" }),
-  (t: CardTransaction) => {
-    const { cc_num: _, ...rest } = t
-    return JSON.stringify(rest)
-  }
+const malformedKinds: ReadonlyArray<Malformed.Kind<CardTransaction>> = [
+  Malformed.notJson,
+  (t) => JSON.stringify({ ...t, cc_num: String(t.cc_num) + "x" }),
+  (t) => JSON.stringify({ ...t, cc_num: t.cc_num + 0.5 }),
+  Malformed.withField("amount", "lots"),
+  Malformed.withField("datetime", "yesterday"),
+  Malformed.withoutField("cc_num")
 ]
 
 export interface CardSimulatorOptions {
@@ -87,11 +86,9 @@ export class CardTransactionsSimulator {
   next(nowMs: number): SimulatedCardRecord {
     const late = this.lateShare > 0 && this.random.chance(this.lateShare)
     const t = this.transaction(nowMs, late)
-    const key = String(t.cc_num)
-    if (this.malformedShare > 0 && this.random.chance(this.malformedShare)) {
-      return { key, value: this.random.pick(malformedKinds)(t), malformed: true, late: false, transaction: t }
-    }
-    return { key, value: JSON.stringify(t), malformed: false, late, transaction: t }
+    const record = simulatedRecord(this.random, String(t.cc_num), t, this.malformedShare, malformedKinds)
+    // A malformed record never reaches a window, so it is not counted as late.
+    return { ...record, late: late && !record.malformed, transaction: t }
   }
 
   batch(count: number, nowMs: number): Array<SimulatedCardRecord> {

@@ -1,6 +1,7 @@
 import { en, Faker } from "@faker-js/faker"
 import type { EcommerceTransaction } from "../domain/EcommerceTransaction.ts"
-import type { SimulatedRecord } from "./TransactionsSimulator.ts"
+import * as Malformed from "./Malformed.ts"
+import { type Draws, type SimulatedRecord, simulatedRecord } from "./SimulatedRecord.ts"
 
 const brands = ["apple", "samsung", "oneplus", "mi", "boat", "sony", "lenovo", "philips"]
 const currencies = ["USD", "EUR", "GBP"]
@@ -14,16 +15,13 @@ const paymentStatuses = [
 ]
 
 /** Kinds of malformed input the simulator can mix in; each one the pipeline must dead-letter. */
-const malformedKinds: ReadonlyArray<(t: EcommerceTransaction) => string> = [
-  () => "{not json",
+const malformedKinds: ReadonlyArray<Malformed.Kind<EcommerceTransaction>> = [
+  Malformed.notJson,
   (t) => JSON.stringify({ ...t, productPrice: -t.productPrice }),
   (t) => JSON.stringify({ ...t, totalAmount: t.totalAmount + 0.001 }),
-  (t) => JSON.stringify({ ...t, transactionDate: "yesterday" }),
-  (t) => JSON.stringify({ ...t, productQuantity: 0 }),
-  (t) => {
-    const { transactionId: _, ...rest } = t
-    return JSON.stringify(rest)
-  }
+  Malformed.withField("transactionDate", "yesterday"),
+  Malformed.withField("productQuantity", 0),
+  Malformed.withoutField("transactionId")
 ]
 
 /** A generated record (key: the transaction id). */
@@ -37,11 +35,15 @@ export type SimulatedEcommerceRecord = SimulatedRecord
  */
 export class EcommerceSimulator {
   private readonly faker: Faker
+  /** The malformed-record draws, from the same faker (so one seed drives everything). */
+  private readonly draws: Draws
   private readonly malformedShare: number
 
   constructor(seed: number, malformedShare = 0) {
-    this.faker = new Faker({ locale: [en] })
-    this.faker.seed(seed)
+    const faker = new Faker({ locale: [en] })
+    faker.seed(seed)
+    this.faker = faker
+    this.draws = { chance: (p) => faker.number.float() < p, pick: (items) => faker.helpers.arrayElement(items) }
     this.malformedShare = malformedShare
   }
 
@@ -68,10 +70,7 @@ export class EcommerceSimulator {
 
   next(eventTime: number): SimulatedEcommerceRecord {
     const t = this.transaction(eventTime)
-    if (this.malformedShare > 0 && this.faker.number.float() < this.malformedShare) {
-      return { key: t.transactionId, value: this.faker.helpers.arrayElement(malformedKinds)(t), malformed: true }
-    }
-    return { key: t.transactionId, value: JSON.stringify(t), malformed: false }
+    return simulatedRecord(this.draws, t.transactionId, t, this.malformedShare, malformedKinds)
   }
 
   batch(count: number, eventTime: number): Array<SimulatedEcommerceRecord> {

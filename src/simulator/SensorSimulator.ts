@@ -1,5 +1,6 @@
+import * as Malformed from "./Malformed.ts"
 import { SeededRandom } from "./SeededRandom.ts"
-import type { SimulatedRecord } from "./TransactionsSimulator.ts"
+import { type SimulatedRecord, simulatedRecord } from "./SimulatedRecord.ts"
 
 export interface SensorSimulatorOptions {
   readonly seed: number
@@ -20,12 +21,12 @@ export interface SensorMessageJson {
   readonly data: Record<string, string>
 }
 
-const malformedKinds = [
+const malformedKinds: ReadonlyArray<Malformed.Kind<SensorMessageJson>> = [
   () => "{\"equip_id\": ",
-  (m: SensorMessageJson) => JSON.stringify({ ...m, timestamp: new Date(m.timestamp).toISOString() }),
-  (m: SensorMessageJson) => JSON.stringify({ ...m, data: { ...m.data, "0001": "n/a" } }),
-  (m: SensorMessageJson) => JSON.stringify({ timestamp: m.timestamp, data: m.data }),
-  (m: SensorMessageJson) => JSON.stringify({ ...m, data: [m.data] })
+  (m) => JSON.stringify({ ...m, timestamp: new Date(m.timestamp).toISOString() }),
+  (m) => JSON.stringify({ ...m, data: { ...m.data, "0001": "n/a" } }),
+  Malformed.withoutField("equip_id"),
+  (m) => JSON.stringify({ ...m, data: [m.data] })
 ]
 
 /**
@@ -62,11 +63,7 @@ export class SensorSimulator {
     const jitter = this.options.jitterMs ?? 0
     const eventTime = jitter > 0 ? nowMs - Math.floor(this.random.next() * (jitter + 1)) : nowMs
     const message = this.message(equipId, eventTime)
-    const malformedShare = this.options.malformedShare ?? 0
-    if (malformedShare > 0 && this.random.chance(malformedShare)) {
-      return { key: equipId, value: this.random.pick(malformedKinds)(message), malformed: true }
-    }
-    return { key: equipId, value: JSON.stringify(message), malformed: false }
+    return simulatedRecord(this.random, equipId, message, this.options.malformedShare ?? 0, malformedKinds)
   }
 
   batch(count: number, nowMs: number): Array<SimulatedRecord> {

@@ -1,5 +1,7 @@
 import type { Transaction } from "../domain/Transaction.ts"
+import * as Malformed from "./Malformed.ts"
 import { SeededRandom } from "./SeededRandom.ts"
+import { type SimulatedRecord, simulatedRecord } from "./SimulatedRecord.ts"
 
 const users = Array.from({ length: 50 }, (_, i) => `user_${String(i + 1).padStart(3, "0")}`)
 // Mixed case on purpose: the pipeline normalises currencies to upper case.
@@ -7,23 +9,13 @@ const currencies = ["USD", "usd", "EUR", "eur", "GBP", "gbp", "Usd", "Eur"]
 const categories = ["electronics", "food", "clothing", "travel"]
 
 /** Kinds of malformed input the simulator can mix in, each one the pipeline must dead-letter. */
-const malformedKinds = [
-  () => "{not json",
-  (t: Transaction) => JSON.stringify({ ...t, amount: -Math.abs(t.amount) }),
-  (t: Transaction) => JSON.stringify({ ...t, currency: "DOLLARS" }),
-  (t: Transaction) => JSON.stringify({ ...t, event_time: "yesterday" }),
-  (t: Transaction) => {
-    const { user_id: _, ...rest } = t
-    return JSON.stringify(rest)
-  }
+const malformedKinds: ReadonlyArray<Malformed.Kind<Transaction>> = [
+  Malformed.notJson,
+  (t) => JSON.stringify({ ...t, amount: -Math.abs(t.amount) }),
+  Malformed.withField("currency", "DOLLARS"),
+  Malformed.withField("event_time", "yesterday"),
+  Malformed.withoutField("user_id")
 ]
-
-export interface SimulatedRecord {
-  readonly key: string
-  readonly value: string
-  /** True when the simulator meant this record to be malformed. */
-  readonly malformed: boolean
-}
 
 /**
  * The seed's synthetic transactions: 50 users, USD/EUR/GBP in mixed case, 4 categories, amounts
@@ -52,10 +44,7 @@ export class TransactionsSimulator {
 
   next(eventTime: number): SimulatedRecord {
     const t = this.transaction(eventTime)
-    if (this.malformedShare > 0 && this.random.chance(this.malformedShare)) {
-      return { key: t.user_id, value: this.random.pick(malformedKinds)(t), malformed: true }
-    }
-    return { key: t.user_id, value: JSON.stringify(t), malformed: false }
+    return simulatedRecord(this.random, t.user_id, t, this.malformedShare, malformedKinds)
   }
 
   batch(count: number, eventTime: number): Array<SimulatedRecord> {

@@ -1,6 +1,7 @@
 import type { UserEvent } from "../domain/UserEvent.ts"
+import * as Malformed from "./Malformed.ts"
 import { SeededRandom } from "./SeededRandom.ts"
-import type { SimulatedRecord } from "./TransactionsSimulator.ts"
+import { type SimulatedRecord, simulatedRecord } from "./SimulatedRecord.ts"
 
 const pages = ["/", "/search", "/product/42", "/product/7", "/cart", "/checkout", "/account"]
 const elements = ["buy-button", "nav-home", "banner", "add-to-cart", "recommendation"]
@@ -17,16 +18,13 @@ const eventTypes: ReadonlyArray<readonly [string, (r: SeededRandom) => Record<st
 ]
 
 /** Kinds of malformed input the simulator can mix in, each one the pipeline must dead-letter. */
-const malformedKinds: ReadonlyArray<(e: Record<string, unknown>) => string> = [
-  () => "{not json",
-  (e) => JSON.stringify({ ...e, user_id: "user-1" }),
-  (e) => JSON.stringify({ ...e, event_time: "yesterday" }),
-  (e) => JSON.stringify({ ...e, event_type: "" }),
-  (e) => JSON.stringify({ ...e, metadata: { clicks: 3 } }),
-  (e) => {
-    const { event_id: _, ...rest } = e
-    return JSON.stringify(rest)
-  }
+const malformedKinds: ReadonlyArray<Malformed.Kind<Record<string, unknown>>> = [
+  Malformed.notJson,
+  Malformed.withField("user_id", "user-1"),
+  Malformed.withField("event_time", "yesterday"),
+  Malformed.withField("event_type", ""),
+  Malformed.withField("metadata", { clicks: 3 }),
+  Malformed.withoutField("event_id")
 ]
 
 /**
@@ -69,11 +67,7 @@ export class UserEventsSimulator {
 
   next(nowMs: number): SimulatedRecord {
     const event = this.event(nowMs - this.random.int(0, 50))
-    const wire = this.encode(event)
-    if (this.malformedShare > 0 && this.random.chance(this.malformedShare)) {
-      return { key: event.user_id, value: this.random.pick(malformedKinds)(wire), malformed: true }
-    }
-    return { key: event.user_id, value: JSON.stringify(wire), malformed: false }
+    return simulatedRecord(this.random, event.user_id, this.encode(event), this.malformedShare, malformedKinds)
   }
 
   batch(count: number, nowMs: number): Array<SimulatedRecord> {

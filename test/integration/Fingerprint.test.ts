@@ -15,7 +15,7 @@ import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { runFingerprintPipeline } from "../../src/pipelines/fingerprint/FingerprintPipeline.ts"
 import { saveFingerprints } from "../../src/pipelines/fingerprint/FingerprintSaver.ts"
 import { SensorSimulator } from "../../src/simulator/SensorSimulator.ts"
-import type { SimulatedRecord as Published } from "../../src/simulator/TransactionsSimulator.ts"
+import type { SimulatedRecord as Published } from "../../src/simulator/SimulatedRecord.ts"
 import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
 

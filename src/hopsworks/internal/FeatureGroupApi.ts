@@ -5,7 +5,6 @@ import {
   FeatureGroupNotFound,
   type HopsworksError,
   InvalidFeatureGroupSpec,
-  SubjectNotFound,
   UnexpectedResponse
 } from "../HopsworksError.ts"
 import type { FeatureGroupSpec, ResolvedFeatureGroup } from "../HopsworksModel.ts"
@@ -15,9 +14,10 @@ import {
   featuregroupsOf,
   OnlineIngestionDTO,
   type StreamFeatureGroupCreate,
-  SubjectDTO
+  type SubjectDTO
 } from "../HopsworksSchemas.ts"
-import { asHopsworksError, type HopsworksHttp, type Operation, optionalCode } from "./HopsworksHttp.ts"
+import { asHopsworksError, type HopsworksHttp, type Operation } from "./HopsworksHttp.ts"
+import { getSubject } from "./KafkaApi.ts"
 import type { ProjectContext } from "./ProjectContext.ts"
 
 /** Feature groups: get-or-create, their Avro subject, online ingestions (protocol page §2-§4, §6). */
@@ -69,22 +69,14 @@ export const makeFeatureGroupApi = (http: HopsworksHttp, context: Effect.Effect<
     )
   }
 
-  const fetchSubject = (ctx: ProjectContext, name: string, version: number) => {
-    const subject = `${name}_${version}`
-    const op: Operation = { description: `get the Avro subject "${subject}"`, scope: "KAFKA" }
-    return http.send(
-      op,
-      HttpClientRequest.get(
-        `/project/${ctx.projectId}/featurestores/${ctx.featureStoreId}/kafka/subjects/${enc(subject)}/versions/latest`
-      )
-    ).pipe(
-      Effect.flatMap(http.decode(op, SubjectDTO)),
-      http.recover(op, (rejected) =>
-        rejected.status === 404
-          ? Effect.fail(asHopsworksError(new SubjectNotFound({ subject, ...optionalCode(rejected.errorCode) })))
-          : undefined)
+  /** The latest version of the feature group's Avro subject, from its feature store's registry. */
+  const fetchSubject = (ctx: ProjectContext, name: string, version: number) =>
+    getSubject(
+      http,
+      `/project/${ctx.projectId}/featurestores/${ctx.featureStoreId}/kafka/subjects`,
+      `${name}_${version}`,
+      "latest"
     )
-  }
 
   const resolveFeatureGroup = Effect.fn("HopsworksClient.resolveFeatureGroup")(
     function*(spec: FeatureGroupSpec) {

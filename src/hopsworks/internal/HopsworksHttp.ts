@@ -37,12 +37,14 @@ export interface Operation {
   readonly scope: ApiKeyScope
 }
 
-/** A non-2xx answer that is neither transient nor 401/403, body read: the endpoint decides what it means. */
-class Rejected extends Data.TaggedError("Rejected")<{
-  readonly status: number
+/** What the server said about a non-2xx answer, as far as it said anything. */
+interface ServerInfo {
   readonly errorCode: number | undefined
   readonly serverMessage: string | undefined
-}> {}
+}
+
+/** A non-2xx answer that is neither transient nor 401/403, body read: the endpoint decides what it means. */
+class Rejected extends Data.TaggedError("Rejected")<ServerInfo & { readonly status: number }> {}
 
 /** One attempt got an answer, but not a 2xx one. */
 class StatusFailure extends Data.TaggedError("StatusFailure")<{ readonly status: number; readonly body: string }> {}
@@ -104,6 +106,12 @@ export const asHopsworksError = (reason: HopsworksErrorReason): HopsworksError =
 export const optionalCode = (errorCode: number | undefined) => (errorCode === undefined ? {} : { errorCode })
 const optionalMessage = (serverMessage: string | undefined) => serverMessage === undefined ? {} : { serverMessage }
 
+/** The server's error code and message, for the fields of an error reason (absent ones left out). */
+const serverDetails = (info: ServerInfo) => ({
+  ...optionalCode(info.errorCode),
+  ...optionalMessage(info.serverMessage)
+})
+
 export const makeHopsworksHttp = (
   settings: HopsworksSettings,
   httpClient: HttpClient.HttpClient,
@@ -118,7 +126,7 @@ export const makeHopsworksHttp = (
   /** Removes the API key from any text that came from elsewhere (server bodies, error causes). */
   const scrub = (text: string): string => (apiKey.length > 0 ? text.split(apiKey).join("<redacted>") : text)
 
-  const errorInfo = (body: string): { errorCode: number | undefined; serverMessage: string | undefined } => {
+  const errorInfo = (body: string): ServerInfo => {
     const decoded = Schema.decodeUnknownOption(ErrorBodyFromJson)(body)
     if (Option.isNone(decoded)) {
       const text = scrub(body.trim())
@@ -200,14 +208,7 @@ export const makeHopsworksHttp = (
     }
     if (failure.status === 401) return asHopsworksError(new BadApiKey({ endpoint, ...optionalCode(info.errorCode) }))
     if (failure.status === 403) {
-      return asHopsworksError(
-        new MissingScope({
-          scope: op.scope,
-          operation: op.description,
-          ...optionalCode(info.errorCode),
-          ...optionalMessage(info.serverMessage)
-        })
-      )
+      return asHopsworksError(new MissingScope({ scope: op.scope, operation: op.description, ...serverDetails(info) }))
     }
     return new Rejected({ status: failure.status, ...info })
   }
@@ -240,12 +241,7 @@ export const makeHopsworksHttp = (
       return asHopsworksError(new FeatureStoreNotFound({ featureStore: featureStoreName, project: settings.project }))
     }
     return asHopsworksError(
-      new RequestRejected({
-        operation: op.description,
-        status: rejected.status,
-        ...optionalCode(rejected.errorCode),
-        ...optionalMessage(rejected.serverMessage)
-      })
+      new RequestRejected({ operation: op.description, status: rejected.status, ...serverDetails(rejected) })
     )
   }
 

@@ -6,6 +6,21 @@ import { CredentialsDTO, KafkaConnectorDTO, SubjectCreated, SubjectDTO, type Top
 import { asHopsworksError, type HopsworksHttp, type Operation, optionalCode } from "./HopsworksHttp.ts"
 import type { ProjectContext } from "./ProjectContext.ts"
 
+/**
+ * `GET <subjects>/{subject}/versions/{version}` (`version`: a number or "latest") from the schema
+ * registry under the path `subjects`; 404 is SubjectNotFound.
+ */
+export const getSubject = (http: HopsworksHttp, subjects: string, subject: string, version: string) => {
+  const op: Operation = { description: `get the Avro subject "${subject}"`, scope: "KAFKA" }
+  return http.send(op, HttpClientRequest.get(`${subjects}/${encodeURIComponent(subject)}/versions/${version}`)).pipe(
+    Effect.flatMap(http.decode(op, SubjectDTO)),
+    http.recover(op, (rejected) =>
+      rejected.status === 404
+        ? Effect.fail(asHopsworksError(new SubjectNotFound({ subject, ...optionalCode(rejected.errorCode) })))
+        : undefined)
+  )
+}
+
 /** Kafka: the connector and credentials to produce with, project subjects and topics (protocol page §5, §8). */
 export const makeKafkaApi = (http: HopsworksHttp, context: Effect.Effect<ProjectContext, HopsworksError>) => {
   const enc = encodeURIComponent
@@ -69,17 +84,7 @@ export const makeKafkaApi = (http: HopsworksHttp, context: Effect.Effect<Project
       const version = schema.avroSchema === undefined && schema.version !== undefined
         ? String(schema.version)
         : "latest"
-      const getOp: Operation = { description: `get the Avro subject "${subject}"`, scope: "KAFKA" }
-      const found = yield* http.send(
-        getOp,
-        HttpClientRequest.get(`/project/${ctx.projectId}/kafka/subjects/${enc(subject)}/versions/${version}`)
-      ).pipe(
-        Effect.flatMap(http.decode(getOp, SubjectDTO)),
-        http.recover(getOp, (rejected) =>
-          rejected.status === 404
-            ? Effect.fail(asHopsworksError(new SubjectNotFound({ subject, ...optionalCode(rejected.errorCode) })))
-            : undefined)
-      )
+      const found = yield* getSubject(http, `/project/${ctx.projectId}/kafka/subjects`, subject, version)
       return { name: subject, version: found.version }
     }
   )
