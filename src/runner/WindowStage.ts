@@ -1,0 +1,140 @@
+/**
+ * What the runner's stages hand each other (`Step`), and the windowed transform's part of the
+ * prepare stage: records into the pure engine, fired windows and checkpoints out.
+ */
+import type {
+  CommitOffset,
+  KafkaRecord,
+  OutgoingRecord,
+  RecordBatch,
+  SourceEvent,
+  TopicPartition
+} from "../kafka/KafkaRecord.ts"
+import type { PipelineStats } from "../observability/PipelineStats.ts"
+import type { Firing, LateRecord, WindowRecord } from "../window/index.ts"
+import type { Decoded } from "./BatchDecoder.ts"
+import { decodeCheckpointMetadata, encodeCheckpointMetadata } from "./CheckpointMetadata.ts"
+import type { WindowedTransform } from "./Job.ts"
+
+export type Assignment = Exclude<SourceEvent, RecordBatch>
+
+/** What one prepared event becomes; the write stage fills in nothing but acknowledgements. */
+export type Step<Item> =
+  | {
+    readonly _tag: "Write"
+    readonly items: ReadonlyArray<Item>
+    readonly malformed: Decoded<unknown>["malformed"]
+    /** Records later than the allowed lateness: counted, and produced when the job names a late topic. */
+    readonly lateCount: number
+    readonly late: ReadonlyArray<OutgoingRecord>
+    /** Offsets safe to commit once this step (and every earlier one) is acknowledged. */
+    readonly offsets: ReadonlyArray<CommitOffset>
+    /** The partition all of the step's records came from, when there is one (per-partition figures). */
+    readonly partition: TopicPartition | undefined
+  }
+  | { readonly _tag: "Tick" }
+  | { readonly _tag: "Assignment"; readonly event: Assignment }
+
+export const tick = { _tag: "Tick" } as const
+
+/**
+ * The windowed transform's side of stage 1: records into the engine, fired windows out, with the
+ * checkpoints (safe offset + watermark metadata) taken right after the step — the engine moves on
+ * before the output is acknowledged, so they are captured here.
+ */
+export const windowStage = <A>(
+  windows: WindowedTransform<A, unknown, unknown, unknown>,
+  topic: string,
+  stats: PipelineStats
+) => {
+  const { engine } = windows
+
+  const report = () => {
+    const s = engine.stats()
+    stats.windowState({
+      openWindows: s.openKeyWindows,
+      stateSize: s.recordsInOpenWindows,
+      watermark: engine.watermark(),
+      partitionWatermarks: engine.assignedPartitions().map((partition) => ({
+        topic,
+        partition,
+        watermark: engine.partitionWatermark(partition)
+      }))
+    })
+  }
+
+  const checkpoints = (partitions: Iterable<number>): Array<CommitOffset> => {
+    const out: Array<CommitOffset> = []
+    for (const partition of partitions) {
+      const c = engine.checkpoint(partition)
+      if (c !== undefined) {
+        out.push({ topic, partition, offset: String(c.offset), metadata: encodeCheckpointMetadata(c) })
+      }
+    }
+    return out
+  }
+
+  const lateRecords = (
+    late: ReadonlyArray<LateRecord<WindowRecord<unknown, unknown>>>,
+    valid: Decoded<A>["valid"]
+  ): Array<OutgoingRecord> => {
+    if (late.length === 0 || windows.lateTopic === undefined) return []
+    const byOffset = new Map<number, KafkaRecord>(valid.map((v) => [Number(v.record.offset), v.record]))
+    return late.flatMap((l) => {
+      const raw = byOffset.get(l.record.offset)
+      return raw === undefined ? [] : [{
+        topic: windows.lateTopic!,
+        key: raw.key,
+        value: raw.value,
+        headers: { ...raw.headers, "tributary.late.windows": String(l.missedWindows.length) }
+      }]
+    })
+  }
+
+  return {
+    process: (
+      batch: RecordBatch,
+      malformed: Decoded<A>["malformed"],
+      valid: Decoded<A>["valid"],
+      now: number
+    ): Step<Firing<unknown, unknown>> => {
+      const records: Array<WindowRecord<unknown, unknown>> = []
+      for (let i = 0; i < valid.length; i++) records.push(windows.toWindowRecord(valid[i]!.value, valid[i]!.record))
+      const result = engine.process(batch.partition, records, now)
+      report()
+      return {
+        _tag: "Write",
+        items: result.fired,
+        malformed,
+        lateCount: result.late.length,
+        late: lateRecords(result.late, valid),
+        offsets: checkpoints(touched(result.fired, batch.partition)),
+        partition: { topic: batch.topic, partition: batch.partition }
+      }
+    },
+    onTick: (now: number): Step<Firing<unknown, unknown>> => {
+      const result = engine.onProcessingTime(now)
+      report()
+      return result.fired.length === 0 ? tick : {
+        _tag: "Write",
+        items: result.fired,
+        malformed: [],
+        lateCount: 0,
+        late: [],
+        offsets: checkpoints(touched(result.fired)),
+        partition: undefined
+      }
+    },
+    onAssignment: (event: Assignment) => {
+      if (event._tag === "Revoked") { for (const p of event.partitions) engine.revoke(p.partition) }
+      else for (const p of event.partitions) engine.assign(p.partition, decodeCheckpointMetadata(p.committedMetadata))
+    }
+  }
+}
+
+/** Partitions whose checkpoint may have moved: those with fired windows, plus the batch's own. */
+const touched = (fired: ReadonlyArray<Firing<unknown, unknown>>, also?: number): Set<number> => {
+  const set = new Set<number>(also === undefined ? [] : [also])
+  for (const f of fired) set.add(f.partition)
+  return set
+}
