@@ -1,10 +1,12 @@
 import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { KafkaConfig, type KafkaSettings, producerClientConfig } from "../config/KafkaConfig.ts"
+import { ItemsRejected } from "../domain/ItemsRejected.ts"
 import { KafkaClient } from "../kafka/KafkaClient.ts"
 import type { KafkaError } from "../kafka/KafkaError.ts"
 import { kafkaSinkLayer } from "../kafka/KafkaLayer.ts"
+import type { OutgoingRecord } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
-import { makeFeatureGroupEncoder } from "./FeatureGroupWriter.ts"
+import { makeFeatureGroupEncoder, RowEncodingError } from "./FeatureGroupWriter.ts"
 import {
   type FeatureGroupSpec,
   HopsworksClient,
@@ -17,8 +19,13 @@ import type { HopsworksError } from "./HopsworksError.ts"
 /** Writes rows of one feature group: Avro on its online topic, with the headers Hopsworks routes by. */
 interface FeatureGroupSink {
   readonly featureGroup: ResolvedFeatureGroup
-  /** Succeeds once every row is acknowledged by the feature store's Kafka. */
-  readonly write: (rows: ReadonlyArray<Readonly<Record<string, unknown>>>) => Effect.Effect<void, KafkaError>
+  /**
+   * Succeeds once every row is acknowledged by the feature store's Kafka; fails with ItemsRejected
+   * (nothing sent) when rows do not fit the feature group's schema.
+   */
+  readonly write: (
+    rows: ReadonlyArray<Readonly<Record<string, unknown>>>
+  ) => Effect.Effect<void, KafkaError | ItemsRejected>
 }
 
 /**
@@ -65,6 +72,24 @@ export class FeatureStore extends Context.Service<FeatureStore, {
   )
 }
 
+/** Encodes every row; rows that do not fit are listed by index with the encoder's reason. */
+const encodeRows = (
+  encodeRow: (row: Readonly<Record<string, unknown>>) => OutgoingRecord,
+  rows: ReadonlyArray<Readonly<Record<string, unknown>>>
+) => {
+  const records: Array<OutgoingRecord> = []
+  const rejected: Array<{ index: number; reason: string }> = []
+  for (let i = 0; i < rows.length; i++) {
+    try {
+      records.push(encodeRow(rows[i]!))
+    } catch (error) {
+      if (!(error instanceof RowEncodingError)) throw error
+      rejected.push({ index: i, reason: error.message })
+    }
+  }
+  return { records, rejected }
+}
+
 /** One encoder per feature group (compiled once); encoding happens inside the write, as one batch. */
 export const writerFor = (
   featureGroup: ResolvedFeatureGroup,
@@ -77,9 +102,13 @@ export const writerFor = (
   )
   return {
     featureGroup,
-    // A row that does not fit the feature group's schema is a defect (the schema changed under us):
-    // retrying cannot help, so it stops the pipeline with the encoder's message.
-    write: (rows) => Effect.suspend(() => sink.send(encoder.encode(rows)))
+    // A row that does not fit the feature group's schema (a string with no UTF-8 form, a value out of
+    // range) is that row's problem: the write names it and sends nothing, the runner dead-letters it.
+    write: (rows) =>
+      Effect.suspend((): Effect.Effect<void, KafkaError | ItemsRejected> => {
+        const { records, rejected } = encodeRows(encoder.encodeRow, rows)
+        return rejected.length > 0 ? Effect.fail(new ItemsRejected({ items: rejected })) : sink.send(records)
+      })
   }
 }
 

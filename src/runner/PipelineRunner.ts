@@ -12,10 +12,11 @@
  *    (and every earlier one) were not acknowledged: a crash replays at most what was in flight.
  */
 import { Clock, Effect, Stream } from "effect"
-import type { MalformedRecord } from "../domain/MalformedRecord.ts"
+import { MalformedRecord } from "../domain/MalformedRecord.ts"
 import type { KafkaError } from "../kafka/KafkaError.ts"
 import {
   type CommitOffset,
+  type KafkaRecord,
   nextOffset,
   type OutgoingRecord,
   partitionKey,
@@ -30,6 +31,7 @@ import { allTransient, type Classifier, errorText, errorType, retryWith } from "
 import { handleMalformed } from "./DeadLetters.ts"
 import type { Job, Rows } from "./Job.ts"
 import { makeOffsetCommitter } from "./OffsetCommitter.ts"
+import { rejectedKind, type Rejection, writeSettingAside } from "./RejectedItems.ts"
 import { type Assignment, type Step, tick, windowStage } from "./WindowStage.ts"
 
 /**
@@ -55,9 +57,10 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     if (windows !== undefined && topics.length !== 1) {
       return yield* Effect.die(new Error(`${job.name}: a windowed job reads exactly one topic`))
     }
-    const classify: Classifier<E> = output._tag === "KafkaTransaction" || output.classify === undefined
-      ? allTransient
-      : (e) => output.classify!(e)
+    // Whatever the output's own verdicts, a sink naming the items at fault (ItemsRejected) rejects them.
+    const classify = rejectedKind<E>(
+      output._tag === "KafkaTransaction" || output.classify === undefined ? allTransient : (e) => output.classify!(e)
+    )
 
     // The source calls `startOffsets` from its own fiber: it runs with the job's services.
     const services = yield* Effect.context<R>()
@@ -103,6 +106,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       return {
         _tag: "Write",
         items: (transform as Extract<typeof transform, { _tag: "Map" }>).map(valid),
+        sources: valid.map((v) => v.record),
         malformed,
         lateCount: 0,
         late: [],
@@ -153,30 +157,58 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         ? stats.written(rows, partition)
         : Effect.andThen(stats.written(rows, partition), job.afterWrite(rows))
 
+    /** Dead-letters the records behind items the sink rejected (the dead-letter policy applies). */
+    const setAside = (sources: ReadonlyArray<KafkaRecord>) => (rejected: ReadonlyArray<Rejection>) =>
+      handleMalformed(
+        stats,
+        job.source.deadLetters,
+        rejected.map(({ index, reason }) => {
+          const { offset, partition, topic } = sources[index]!
+          const error = new MalformedRecord({ topic, partition, offset, reason: `rejected by the sink: ${reason}` })
+          return { record: sources[index]!, error }
+        }),
+        (records) => sendKafka("dead-letter produce", records)
+      )
+
+    /**
+     * Writes a step's items. With one record per item, items the sink rejects are dead-lettered and
+     * the rest written; otherwise (windows) a rejection stops the job like any permanent failure.
+     */
+    const writeItems = (
+      step: Extract<Step<Item>, { _tag: "Write" }>,
+      write: (items: ReadonlyArray<Item>, after: number) => Effect.Effect<Rows, E, R>
+    ) => {
+      const { items, sources } = step
+      const attempt = (subset: ReadonlyArray<Item>, after: number) =>
+        write(subset, after).pipe(retryCounted(`${job.name} write`, stats, classify))
+      const rows = sources === undefined ? attempt(items, items.length) : writeSettingAside(
+        items.length,
+        (indices, after) => attempt(indices.length === items.length ? items : indices.map((i) => items[i]!), after),
+        classify,
+        setAside(sources)
+      ).pipe(Effect.map((parts): Rows => (parts.length === 1 ? parts[0]! : parts.flat())))
+      return stats.timed("output", rows)
+    }
+
     const writeOutput = (step: Extract<Step<Item>, { _tag: "Write" }>) =>
       Effect.gen(function*() {
         switch (output._tag) {
           case "AtLeastOnce": {
-            if (step.items.length > 0) {
-              const rows = yield* stats.timed(
-                "output",
-                output.write(step.items).pipe(
-                  retryCounted(`${job.name} write`, stats, classify)
-                )
-              )
-              yield* written(rows, step.partition)
-            }
+            if (step.items.length > 0) yield* written(yield* writeItems(step, output.write), step.partition)
             return step.offsets
           }
           case "StoredOffsets": {
-            // Also for an all-malformed batch: the stored offset must move past it.
-            const rows = yield* stats.timed(
-              "output",
-              output.write(step.items, step.offsets[0]!).pipe(
-                retryCounted(`${job.name} write`, stats, classify)
-              )
+            // Also for an all-malformed batch: the stored offset must move past it. A partial write
+            // (items set aside) stores the offset of the first record it did not handle.
+            const end = step.offsets[0]!
+            const resumeAt = (after: number) =>
+              after >= step.items.length || step.sources === undefined
+                ? end
+                : { ...end, offset: step.sources[after]!.offset }
+            yield* written(
+              yield* writeItems(step, (items, after) => output.write(items, resumeAt(after))),
+              step.partition
             )
-            yield* written(rows, step.partition)
             // Kafka's commit only shows lag; the sink's stored offset is the one restarts use.
             return step.offsets
           }

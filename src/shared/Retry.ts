@@ -1,12 +1,13 @@
 import { Effect, Schedule } from "effect"
 
 /**
- * What a failure means for retrying it: `transient` (an outage, a timeout, a broker moving a
- * partition) may succeed later and is retried with backoff; `permanent` (a request the other side
- * rejects, a value it cannot store) would fail the same way again and is handed back to the caller
- * at once (the runner dead-letters or stops; it never loops on it).
+ * What a failure means for retrying it:
+ * - `transient` (an outage, a timeout, a broker moving a partition) may succeed later: retried with backoff;
+ * - `rejected`: the data is at fault (a value the sink cannot store): retrying the same data cannot help;
+ *   the runner finds the records at fault, dead-letters them and writes the rest;
+ * - `permanent`: neither (bad credentials, a missing table): handed back at once; the runner stops.
  */
-export type FailureKind = "transient" | "permanent"
+export type FailureKind = "transient" | "rejected" | "permanent"
 
 export type Classifier<E> = (error: E) => FailureKind
 

@@ -110,6 +110,48 @@ describe("resilience of the transactions pipeline", () => {
   )
 
   it.live(
+    "a record the feature store cannot encode (a lone surrogate) is dead-lettered by the running service: no crash, nothing after it lost",
+    () =>
+      Effect.gen(function*() {
+        const hw = yield* localHopsworks()
+        const topic = uniqueName("unencodable")
+        const groupId = uniqueName("unencodable-group")
+        const good = simulateTransactions(400, 0, 31)
+        const base = validTransactions(good)[0]!
+        // Valid JSON and valid for the schema, but a string with no UTF-8 form: Avro cannot encode it.
+        const bad = { key: "bad", value: JSON.stringify({ ...base, transaction_id: "bad", user_id: "\ud800" }) }
+        const input = [...good.slice(0, 200), bad, ...good.slice(200)]
+        // One partition: the bad record sits between the good ones in a single ordered log.
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+        yield* produceRecords(topic, input)
+        const env = transactionsServiceEnv(kafkaBootstrap(), hw, topic, groupId)
+
+        const service = startService(["run", "transactions"], env)
+        yield* awaitCommitted(groupId, topic, input.length)
+        const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= 1)
+        assert.isNull(service.child.exitCode, "the service is still running")
+        assert.deepStrictEqual(dlq.map((r) => r.value!.toString()), [bad.value])
+        assert.include(dlq[0]!.headers["tributary.error.reason"]?.toString(), "rejected by the sink")
+        const rows = yield* featureRows(hw)
+        assert.sameMembers(
+          rows.map((r) => String(r["transaction_id"])),
+          good.map((r) => JSON.parse(r.value).transaction_id)
+        )
+
+        // Restarted, it starts after the commit: no replay of the bad record, no crash loop.
+        service.child.kill("SIGTERM")
+        assert.strictEqual(yield* Effect.promise(() => service.exited), 0)
+        const again = startService(["run", "transactions"], env)
+        yield* Effect.sleep("5 seconds")
+        assert.isNull(again.child.exitCode, "the restarted service is still running")
+        again.child.kill("SIGTERM")
+        assert.strictEqual(yield* Effect.promise(() => again.exited), 0)
+        assert.strictEqual((yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= 1)).length, 1, "dead-lettered once")
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    180_000
+  )
+
+  it.live(
     "a stalled sink pauses the source with bounded memory, and everything is written once it resumes",
     () =>
       Effect.gen(function*() {

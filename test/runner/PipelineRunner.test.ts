@@ -8,6 +8,7 @@ import { assert, describe, it } from "@effect/vitest"
 import { Clock, Data, Effect, Exit, Fiber, Layer, Schema } from "effect"
 import { TestClock } from "effect/testing"
 import { deadLetterSettings } from "../../src/config/PipelineConfig.ts"
+import { ItemsRejected } from "../../src/domain/ItemsRejected.ts"
 import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaError } from "../../src/kafka/KafkaError.ts"
@@ -15,6 +16,7 @@ import type { CommitOffset } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { jsonBatchDecoder } from "../../src/runner/BatchDecoder.ts"
+import { DeadLetterHeaders } from "../../src/runner/DeadLetters.ts"
 import { type Output, statelessJob, windowedJob } from "../../src/runner/Job.ts"
 import { runJob } from "../../src/runner/PipelineRunner.ts"
 import type { FailureKind } from "../../src/shared/Retry.ts"
@@ -29,6 +31,12 @@ type Reading = typeof Reading.Type
 const decode = jsonBatchDecoder(Reading)
 
 class SinkDown extends Data.TaggedError("SinkDown")<{ readonly transient: boolean }> {}
+/** The data is at fault, without saying which item (as a failed SQL batch): the runner must bisect. */
+class SinkRefuses extends Data.TaggedError("SinkRefuses")<{ readonly reason: string }> {
+  override get message() {
+    return this.reason
+  }
+}
 
 /** A sink the tests steer: fail the next N writes (transient or not), and see what was written when. */
 class ScriptedSink {
@@ -38,11 +46,23 @@ class ScriptedSink {
   readonly written: Array<string> = []
   /** The stored-offsets kind: offsets kept with the rows, as PostgreSQL does. */
   readonly stored = new Map<number, string>()
+  /** Ids the sink cannot store; named by index (ItemsRejected) or not (SinkRefuses). */
+  readonly refused = new Set<string>()
+  nameRefused = false
 
   write = (ids: ReadonlyArray<string>, offset?: CommitOffset) =>
     Effect.gen({ self: this }, function*() {
       this.attempts.push(yield* Clock.currentTimeMillis)
       if (this.failPermanently) return yield* new SinkDown({ transient: false })
+      const refused = ids.flatMap((
+        id,
+        index
+      ) => (this.refused.has(id) ? [{ index, reason: `cannot store ${id}` }] : []))
+      if (refused.length > 0) {
+        return yield* (this.nameRefused
+          ? new ItemsRejected({ items: refused })
+          : new SinkRefuses({ reason: "bad data" }))
+      }
       if (this.failNext > 0) {
         this.failNext--
         return yield* new SinkDown({ transient: true })
@@ -53,11 +73,12 @@ class ScriptedSink {
     })
 }
 
-const classify = (e: SinkDown): FailureKind => (e.transient ? "transient" : "permanent")
+const classify = (e: SinkDown | SinkRefuses | ItemsRejected): FailureKind =>
+  e._tag === "SinkDown" ? (e.transient ? "transient" : "permanent") : "rejected"
 
 interface Kind {
   readonly name: "AtLeastOnce" | "StoredOffsets" | "KafkaTransaction"
-  readonly output: (sink: ScriptedSink) => Output<string, SinkDown, never>
+  readonly output: (sink: ScriptedSink) => Output<string, SinkDown | SinkRefuses | ItemsRejected, never>
   /** Kafka commits are coalesced (once a second) for this kind; a transaction commits with each output. */
   readonly coalesced: boolean
   /** Whether a write can fail permanently (a Kafka transaction's failures are all transport failures). */
@@ -237,6 +258,37 @@ for (const kind of kinds) {
           assert.strictEqual(yield* safeOffset(kind, sink), undefined)
         }).pipe(Effect.provide(brokerLayer(sink)))
       })
+    }
+
+    if (kind.permanent) {
+      for (const named of [false, true]) {
+        it.effect(
+          `records the sink rejects are dead-lettered, the rest written, offsets move past both (${
+            named ? "sink names them" : "found by bisecting"
+          })`,
+          () => {
+            const sink = new ScriptedSink()
+            sink.refused.add("r3").add("r7")
+            sink.nameRefused = named
+            return Effect.gen(function*() {
+              yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+              yield* (yield* KafkaSink).send(readings(0, 10))
+              const fiber = yield* Effect.forkChild(statelessRun(kind, sink))
+              yield* settle
+              yield* TestClock.adjust("1 second")
+              assert.deepStrictEqual(sink.written, ["r0", "r1", "r2", "r4", "r5", "r6", "r8", "r9"])
+              const dead = (yield* InMemoryBroker).read(`${topic}.dlq`).flat()
+              assert.deepStrictEqual(dead.map((r) => JSON.parse(r.value!.toString()).id), ["r3", "r7"])
+              for (const r of dead) {
+                assert.include(r.headers[DeadLetterHeaders.reason]?.toString(), "rejected by the sink")
+              }
+              assert.strictEqual(yield* safeOffset(kind, sink), "10")
+              assert.isUndefined(fiber.pollUnsafe(), "still running")
+              yield* Fiber.interrupt(fiber)
+            }).pipe(Effect.provide(brokerLayer(sink)))
+          }
+        )
+      }
     }
 
     it.effect("a quiet partition holds windows back only until its idle timeout (processing time)", () => {
