@@ -11,7 +11,7 @@ import { NodeHttpClient } from "@effect/platform-node"
 import { Context, Effect, Fiber, Layer, Option, References, type Scope } from "effect"
 import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
 import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
-import type { DeadLetterSettings } from "../../src/config/PipelineConfig.ts"
+import { deadLetterMaxBytes, type DeadLetterSettings } from "../../src/config/PipelineConfig.ts"
 import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
@@ -68,7 +68,11 @@ const config = JSON.parse(process.argv[2]!) as ChildConfig
 // The feature store builds its own sink (on the cluster Hopsworks names) and reads this variable.
 process.env["KAFKA_PRODUCER_CLIENT"] = config.producerClient ?? "kafkajs"
 
-const deadLetters: DeadLetterSettings = { policy: "dead-letter", topic: Option.none() }
+const deadLetters: DeadLetterSettings = {
+  policy: "dead-letter",
+  topic: Option.none(),
+  maxRecordBytes: deadLetterMaxBytes
+}
 
 const cardSettings = (topic: string, groupId: string): CardAggregatesSettings => ({
   topic,

@@ -1,11 +1,10 @@
 import { Effect, Layer, Option } from "effect"
 import { Argument, Command } from "effect/cli"
-import { serviceSettings } from "../config/ServiceConfig.ts"
-import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { isEmbedded } from "../kafka/KafkaLayer.ts"
 import { ObservabilityServer } from "../observability/ObservabilityServer.ts"
 import { pipelineNamed, pipelineNames } from "../pipelines/Pipelines.ts"
 import { simulatePipeline } from "../runner/PipelineDefinition.ts"
+import { ensureTopics } from "../runner/PipelineRunner.ts"
 import { appLayer, runPipeline } from "./AppLayer.ts"
 import { reportProgress } from "./ProgressReporter.ts"
 
@@ -15,18 +14,7 @@ const demoSimulator = { seed: 7, ratePerSecond: 20, count: Option.none<number>()
 export const runPipelines = (names: ReadonlyArray<string>) =>
   Effect.gen(function*() {
     const definitions = names.map(pipelineNamed)
-    const service = yield* serviceSettings
-    const admin = yield* KafkaAdmin
-    for (const d of definitions) {
-      const topics = d.sourceTopics(yield* d.settings)
-      yield* admin.createTopics(
-        topics.map((topic) => ({
-          topic,
-          partitions: service.topicPartitions,
-          replicationFactor: service.replicationFactor
-        }))
-      )
-    }
+    for (const d of definitions) yield* ensureTopics(d.sourceTopics(yield* d.settings))
     const jobs: Array<Effect.Effect<unknown, unknown, Layer.Success<typeof appLayer>>> = []
     const embedded = yield* isEmbedded
     if (embedded) {

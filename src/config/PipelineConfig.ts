@@ -2,15 +2,32 @@ import { Config } from "effect"
 
 export type DeadLetterPolicy = "dead-letter" | "drop" | "fail"
 
+/** Leaves room under the broker's default 1 MiB message limit for the batch and header overhead. */
+export const deadLetterMaxBytes = 900_000
+
 /** What happens to malformed input. Shared by every pipeline. */
 export const deadLetterSettings = Config.all({
   policy: Config.Literals(["dead-letter", "drop", "fail"], "DEAD_LETTER_POLICY").pipe(
     Config.withDefault<DeadLetterPolicy>("dead-letter")
   ),
   /** Overrides `<source topic>.dlq`. */
-  topic: Config.option(Config.String("DEAD_LETTER_TOPIC"))
+  topic: Config.option(Config.String("DEAD_LETTER_TOPIC")),
+  /**
+   * A dead letter larger than this (key + value + headers) keeps only a prefix of its value, flagged
+   * in a header, so that it always fits under the broker's message size limit (1 MiB by default).
+   */
+  maxRecordBytes: Config.Int("DEAD_LETTER_MAX_BYTES").pipe(Config.withDefault(deadLetterMaxBytes))
 })
 export type DeadLetterSettings = Config.Success<typeof deadLetterSettings>
+
+/**
+ * How far ahead of the processing clock an event time may be. Later ones are dead-lettered: one
+ * record dated 2100 would otherwise move the watermark there and make everything after it late.
+ */
+export const maxFutureSkewMs = Config.Int("MAX_FUTURE_SKEW_SECONDS").pipe(
+  Config.withDefault(3_600),
+  Config.map((seconds) => seconds * 1_000)
+)
 
 /** An environment variable's name and the value used when it is missing. */
 type Variable = readonly [name: string, fallback: string]

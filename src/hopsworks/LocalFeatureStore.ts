@@ -1,4 +1,5 @@
 import { Context, Effect, Layer, Option } from "effect"
+import { deadLetterMaxBytes } from "../config/PipelineConfig.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import { headerString, type KafkaRecord } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
@@ -54,7 +55,7 @@ export const localFeatureStoreLayer = Layer.effectContext(
   Effect.gen(function*() {
     const sink = yield* KafkaSink
     // The materializer consumes (from a forked fiber) with the layer's Kafka services.
-    const kafka = yield* Effect.context<KafkaSink | KafkaSource>()
+    const kafka = yield* Effect.context<KafkaSink | KafkaSource | KafkaAdmin>()
     const admin = yield* KafkaAdmin
     const scope = yield* Effect.scope
     const topic = `${project.name}_onlinefs`
@@ -76,7 +77,7 @@ export const localFeatureStoreLayer = Layer.effectContext(
         source: {
           groupId: `online-materializer-${fg.name}_${fg.version}`,
           topics: [topic],
-          deadLetters: { policy: "drop", topic: Option.none() }
+          deadLetters: { policy: "drop", topic: Option.none(), maxRecordBytes: deadLetterMaxBytes }
         },
         decode: (records) => ({
           valid: records.filter(mine).map((record) => ({ record, value: decoder.decode(record.value!) })),

@@ -1,4 +1,5 @@
 import { Result, Schema } from "effect"
+import { isUtf8 } from "node:buffer"
 import { describeIssue, MalformedRecord } from "../domain/MalformedRecord.ts"
 import type { KafkaRecord } from "../kafka/KafkaRecord.ts"
 
@@ -19,6 +20,8 @@ export const jsonBatchDecoder = <S extends Schema.Decoder<unknown>>(schema: S) =
     for (const record of records) {
       const reason = (() => {
         if (record.value === null) return "empty value (tombstone)"
+        // Decoding would replace bad bytes silently: two different ids could become the same key.
+        if (!isUtf8(record.value)) return "value is not valid UTF-8"
         let json: unknown
         try {
           json = JSON.parse(record.value.toString("utf8"))

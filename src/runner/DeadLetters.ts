@@ -11,8 +11,26 @@ export const DeadLetterHeaders = {
   topic: "tributary.source.topic",
   partition: "tributary.source.partition",
   offset: "tributary.source.offset",
-  timestamp: "tributary.source.timestamp"
+  timestamp: "tributary.source.timestamp",
+  /** Set when the record was too large to dead-letter whole: its original value size in bytes. */
+  truncated: "tributary.dead-letter.truncated"
 } as const
+
+/** Reasons longer than this are cut (a reason may quote the input). */
+const maxReasonLength = 1_024
+/** What a too-large dead letter keeps of its key and value. */
+const keptPrefixBytes = 1_024
+
+const capReason = (reason: string): string =>
+  reason.length <= maxReasonLength
+    ? reason
+    : `${reason.slice(0, maxReasonLength)}… (cut from ${reason.length} characters)`
+
+const sizeOf = (record: KafkaRecord): number => {
+  let size = (record.key?.length ?? 0) + (record.value?.length ?? 0)
+  for (const [name, value] of Object.entries(record.headers)) size += name.length + value.length
+  return size
+}
 
 export const deadLetterTopic = (settings: DeadLetterSettings, sourceTopic: string): string =>
   Option.getOrElse(settings.topic, () => `${sourceTopic}.dlq`)
@@ -23,20 +41,24 @@ export const toDeadLetters = (
   settings: DeadLetterSettings,
   malformed: ReadonlyArray<{ readonly record: KafkaRecord; readonly error: MalformedRecord }>
 ): Array<OutgoingRecord> =>
-  malformed.map(({ error, record }) => ({
-    topic: deadLetterTopic(settings, record.topic),
-    key: record.key,
-    value: record.value,
-    headers: {
-      ...record.headers,
-      [DeadLetterHeaders.reason]: error.reason,
-      [DeadLetterHeaders.pipeline]: pipeline,
-      [DeadLetterHeaders.topic]: record.topic,
-      [DeadLetterHeaders.partition]: String(record.partition),
-      [DeadLetterHeaders.offset]: record.offset,
-      [DeadLetterHeaders.timestamp]: String(record.timestamp)
+  malformed.map(({ error, record }) => {
+    // Too large to fit: the coordinates, size, reason and a prefix still go, flagged.
+    const whole = sizeOf(record) <= settings.maxRecordBytes
+    return {
+      topic: deadLetterTopic(settings, record.topic),
+      key: whole ? record.key : record.key?.subarray(0, keptPrefixBytes) ?? null,
+      value: whole ? record.value : record.value?.subarray(0, keptPrefixBytes) ?? null,
+      headers: {
+        ...(whole ? record.headers : { [DeadLetterHeaders.truncated]: String(record.value?.length ?? 0) }),
+        [DeadLetterHeaders.reason]: capReason(error.reason),
+        [DeadLetterHeaders.pipeline]: pipeline,
+        [DeadLetterHeaders.topic]: record.topic,
+        [DeadLetterHeaders.partition]: String(record.partition),
+        [DeadLetterHeaders.offset]: record.offset,
+        [DeadLetterHeaders.timestamp]: String(record.timestamp)
+      }
     }
-  }))
+  })
 
 /**
  * Applies the dead-letter policy to a batch's malformed records: `dead-letter` produces them (and

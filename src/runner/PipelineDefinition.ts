@@ -72,7 +72,7 @@ export const definePipeline = <S, A = never, R = never>(
 export const runPipelineWith = <S, A, R>(
   definition: PipelineDefinition<S, A, R>,
   settings: S
-): Effect.Effect<void, unknown, R | KafkaSource | KafkaSink | PipelineRegistry> =>
+): Effect.Effect<void, unknown, R | KafkaSource | KafkaSink | KafkaAdmin | PipelineRegistry> =>
   Effect.gen(function*() {
     const jobs = yield* definition.jobs(settings)
     yield* Effect.all(jobs.map((job) => Effect.scoped(runJob(job))), { concurrency: "unbounded", discard: true })

@@ -12,7 +12,10 @@
  *    (and every earlier one) were not acknowledged: a crash replays at most what was in flight.
  */
 import { Clock, Effect, Stream } from "effect"
+import { maxFutureSkewMs } from "../config/PipelineConfig.ts"
+import { serviceSettings } from "../config/ServiceConfig.ts"
 import { MalformedRecord } from "../domain/MalformedRecord.ts"
+import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import type { KafkaError } from "../kafka/KafkaError.ts"
 import {
   type CommitOffset,
@@ -28,7 +31,7 @@ import { KafkaSink } from "../kafka/KafkaSink.ts"
 import { KafkaSource } from "../kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
 import { allTransient, type Classifier, errorText, errorType, retryWith } from "../shared/Retry.ts"
-import { handleMalformed } from "./DeadLetters.ts"
+import { deadLetterTopic, handleMalformed } from "./DeadLetters.ts"
 import type { Job, Rows } from "./Job.ts"
 import { makeOffsetCommitter } from "./OffsetCommitter.ts"
 import { rejectedKind, type Rejection, writeSettingAside } from "./RejectedItems.ts"
@@ -62,6 +65,8 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       output._tag === "KafkaTransaction" || output.classify === undefined ? allTransient : (e) => output.classify!(e)
     )
 
+    yield* ensureOutputTopics(job)
+
     // The source calls `startOffsets` from its own fiber: it runs with the job's services.
     const services = yield* Effect.context<R>()
     const subscription = yield* source.subscribe({
@@ -87,7 +92,9 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
 
     const sendKafka = (what: string, records: ReadonlyArray<OutgoingRecord>) =>
       sink.send(records).pipe(retryCounted(what, stats))
-    const window = windows === undefined ? undefined : windowStage(windows, topics[0]!, stats)
+    const window = windows === undefined
+      ? undefined
+      : windowStage(windows, topics[0]!, stats, yield* maxFutureSkewMs)
 
     // ---- stage 1: prepare ----
     const consumed = (batch: RecordBatch) =>
@@ -143,7 +150,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
           } else {
             // Assignment changes split groups, so commits before and after them stay in order.
             flush()
-            window?.onAssignment(event)
+            for (const warning of window?.onAssignment(event, now) ?? []) yield* Effect.logWarning(warning)
             steps.push({ _tag: "Assignment", event })
           }
         }
@@ -305,4 +312,27 @@ const offsetsAfter = (batches: ReadonlyArray<RecordBatch>): Array<CommitOffset> 
     byPartition.set(partitionKey(b), { topic: b.topic, partition: b.partition, offset })
   }
   return [...byPartition.values()]
+}
+
+/** Creates missing topics with the configured partitions and replication (existing ones are left alone). */
+export const ensureTopics = (topics: Iterable<string>) =>
+  Effect.gen(function*() {
+    const unique = [...new Set(topics)]
+    if (unique.length === 0) return
+    const { replicationFactor, topicPartitions } = yield* serviceSettings
+    yield* (yield* KafkaAdmin).createTopics(
+      unique.map((topic) => ({ topic, partitions: topicPartitions, replicationFactor }))
+    )
+  })
+
+/**
+ * Creates the topics the job writes besides its output (dead letters, late records) before it
+ * consumes: a cluster that does not auto-create topics would otherwise fail the first bad record.
+ */
+const ensureOutputTopics = (job: Job<any, any, any, any>) => {
+  const { deadLetters, topics } = job.source
+  return ensureTopics([
+    ...(deadLetters.policy === "dead-letter" ? topics.map((t) => deadLetterTopic(deadLetters, t)) : []),
+    ...(job.transform._tag === "Windowed" && job.transform.lateTopic !== undefined ? [job.transform.lateTopic] : [])
+  ])
 }

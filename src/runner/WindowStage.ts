@@ -2,6 +2,7 @@
  * What the runner's stages hand each other (`Step`), and the windowed transform's part of the
  * prepare stage: records into the pure engine, fired windows and checkpoints out.
  */
+import { MalformedRecord } from "../domain/MalformedRecord.ts"
 import type {
   CommitOffset,
   KafkaRecord,
@@ -47,7 +48,8 @@ export const tick = { _tag: "Tick" } as const
 export const windowStage = <A>(
   windows: WindowedTransform<A, unknown, unknown, unknown>,
   topic: string,
-  stats: PipelineStats
+  stats: PipelineStats,
+  maxFutureSkewMs: number
 ) => {
   const { engine } = windows
 
@@ -101,13 +103,25 @@ export const windowStage = <A>(
       now: number
     ): Step<Firing<unknown, unknown>> => {
       const records: Array<WindowRecord<unknown, unknown>> = []
-      for (let i = 0; i < valid.length; i++) records.push(windows.toWindowRecord(valid[i]!.value, valid[i]!.record))
+      const horizon = now + maxFutureSkewMs
+      let tooFar: Array<Decoded<A>["malformed"][number]> | undefined
+      for (let i = 0; i < valid.length; i++) {
+        const { record, value } = valid[i]!
+        const windowRecord = windows.toWindowRecord(value, record)
+        if (windowRecord.eventTime <= horizon) records.push(windowRecord)
+        else {
+          ;(tooFar ??= []).push({
+            record,
+            error: futureEventTime(record, windowRecord.eventTime, now, maxFutureSkewMs)
+          })
+        }
+      }
       const result = engine.process(batch.partition, records, now)
       report()
       return {
         _tag: "Write",
         items: result.fired,
-        malformed,
+        malformed: tooFar === undefined ? malformed : [...malformed, ...tooFar],
         lateCount: result.late.length,
         late: lateRecords(result.late, valid),
         offsets: checkpoints(touched(result.fired, batch.partition)),
@@ -127,9 +141,37 @@ export const windowStage = <A>(
         partition: undefined
       }
     },
-    onAssignment: (event: Assignment) => {
-      if (event._tag === "Revoked") { for (const p of event.partitions) engine.revoke(p.partition) }
-      else for (const p of event.partitions) engine.assign(p.partition, decodeCheckpointMetadata(p.committedMetadata))
+    /** Returns a warning for each restored watermark that was ahead of the clock (and is clamped). */
+    onAssignment: (event: Assignment, now: number): Array<string> => {
+      if (event._tag === "Revoked") {
+        for (const p of event.partitions) engine.revoke(p.partition)
+        return []
+      }
+      const warnings: Array<string> = []
+      const horizon = now + maxFutureSkewMs
+      for (const p of event.partitions) {
+        const restored = decodeCheckpointMetadata(p.committedMetadata)
+        const ahead = Math.max(
+          restored.restoredWatermark ?? -Infinity,
+          restored.restoredPartitionWatermark ?? -Infinity
+        )
+        if (ahead > horizon) {
+          warnings.push(
+            `${topic}:${p.partition}: restored watermark ${new Date(ahead).toISOString()} is ahead of the ` +
+              `clock by more than MAX_FUTURE_SKEW_SECONDS; clamped to ${new Date(horizon).toISOString()}`
+          )
+        }
+        engine.assign(p.partition, {
+          ...restored,
+          ...(restored.restoredWatermark === undefined
+            ? {}
+            : { restoredWatermark: Math.min(restored.restoredWatermark, horizon) }),
+          ...(restored.restoredPartitionWatermark === undefined
+            ? {}
+            : { restoredPartitionWatermark: Math.min(restored.restoredPartitionWatermark, horizon) })
+        })
+      }
+      return warnings
     }
   }
 }
@@ -139,4 +181,18 @@ const touched = (fired: ReadonlyArray<Firing<unknown, unknown>>, also?: number):
   const set = new Set<number>(also === undefined ? [] : [also])
   for (const f of fired) set.add(f.partition)
   return set
+}
+
+const futureEventTime = (record: KafkaRecord, eventTime: number, now: number, skewMs: number) =>
+  new MalformedRecord({
+    topic: record.topic,
+    partition: record.partition,
+    offset: record.offset,
+    reason: `event time ${isoOrNumber(eventTime)} is more than ${skewMs / 1_000} s ahead of the processing clock ` +
+      `(${isoOrNumber(now)}; MAX_FUTURE_SKEW_SECONDS)`
+  })
+
+const isoOrNumber = (ms: number): string => {
+  const date = new Date(ms)
+  return Number.isNaN(date.getTime()) ? String(ms) : date.toISOString()
 }

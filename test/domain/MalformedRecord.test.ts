@@ -40,4 +40,19 @@ describe("malformed input", () => {
     assert.match(malformed[1]!.error.reason, /^not JSON/)
     assert.strictEqual(malformed[0]!.error.partition, 1)
   })
+
+  it("dead-letters bytes that are not UTF-8 instead of decoding them with replacement characters", () => {
+    const decode = jsonBatchDecoder(Schema.Struct({ id: Schema.String }))
+    // Two ids that differ only in invalid bytes would both decode to "a\ufffd" and collide as one key.
+    const invalid = (byte: number) => ({
+      ...record("", 0),
+      value: Buffer.concat([Buffer.from("{\"id\":\"a"), Buffer.from([byte]), Buffer.from("\"}")])
+    })
+    const { malformed, valid } = decode([invalid(0xff), invalid(0xfe), record("{\"id\":\"\u00e9\"}", 2)])
+    assert.deepStrictEqual(valid.map((v) => v.value.id), ["\u00e9"])
+    assert.deepStrictEqual(malformed.map((m) => m.error.reason), [
+      "value is not valid UTF-8",
+      "value is not valid UTF-8"
+    ])
+  })
 })

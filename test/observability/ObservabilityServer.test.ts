@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect, Fiber, Layer, Option } from "effect"
 import type { ObservabilitySettings } from "../../src/config/ObservabilityConfig.ts"
+import { deadLetterMaxBytes } from "../../src/config/PipelineConfig.ts"
 import { localFeatureStoreLayer, OnlineTables } from "../../src/hopsworks/LocalFeatureStore.ts"
 import { InMemoryBroker } from "../../src/kafka/InMemoryBroker.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
@@ -17,7 +18,10 @@ const settings: ObservabilitySettings = {
   host: "127.0.0.1",
   stallTimeoutMs: 60_000,
   brokerContactTimeoutMs: 30_000,
-  lagPollIntervalMs: 500
+  lagPollIntervalMs: 500,
+  // This test reads the newest rows from /api/status (off by default: see ObservabilityExposure.test.ts).
+  showRows: true,
+  token: Option.none()
 }
 
 /** The server in process, over the in-memory broker and the local feature store, as the embedded demo runs. */
@@ -64,7 +68,7 @@ describe("ObservabilityServer (in process, in-memory broker, transactions pipeli
           groupId: "obs-test",
           featureGroupName: "transactions",
           featureGroupVersion: 1,
-          deadLetters: { policy: "dead-letter", topic: Option.none() }
+          deadLetters: { policy: "dead-letter", topic: Option.none(), maxRecordBytes: deadLetterMaxBytes }
         }).pipe(Effect.scoped, Effect.forkChild)
 
         const registry = yield* PipelineRegistry

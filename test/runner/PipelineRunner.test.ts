@@ -347,3 +347,51 @@ for (const kind of kinds) {
     })
   })
 }
+
+describe("runner, event-time sanity (TestClock)", () => {
+  it.effect("an event time far ahead of the clock is dead-lettered and never moves the watermark", () => {
+    const sink = new ScriptedSink()
+    const fired: Array<string> = []
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+      // 0..70 s, then one record dated two hours ahead of the (virtual) clock, then 71 s.
+      const future = { topic, key: "k", value: JSON.stringify({ id: "future", at: 2 * 3_600_000 }) }
+      yield* (yield* KafkaSink).send([...readings(0, 71), future, ...readings(71, 1)])
+      const fiber = yield* Effect.forkChild(runJob(windowedJob({
+        name: "runner-test",
+        source: { groupId, topics: [topic], deadLetters },
+        decode,
+        windows: {
+          engine: makeWindowEngine<string, number, number, number>({
+            assigner: tumbling(60_000),
+            aggregator: Aggregator.count,
+            outOfOrdernessMs: 0
+          }),
+          toWindowRecord: (r: Reading, record) => ({
+            offset: Number(record.offset),
+            eventTime: r.at,
+            key: "all",
+            value: 1
+          })
+        },
+        output: {
+          _tag: "AtLeastOnce",
+          write: (windows) =>
+            Effect.sync(() => {
+              for (const w of windows) fired.push(`${w.window.start}:${w.result}`)
+              return []
+            })
+        }
+      })))
+      yield* settle
+      yield* TestClock.adjust("1 second")
+      yield* settle
+      // Only the first minute closed (watermark 71 s): the future record did not close the second.
+      assert.deepStrictEqual(fired, ["0:60"])
+      const dead = (yield* InMemoryBroker).read(`${topic}.dlq`).flat()
+      assert.deepStrictEqual(dead.map((r) => JSON.parse(r.value!.toString()).id), ["future"])
+      assert.include(dead[0]!.headers[DeadLetterHeaders.reason]?.toString(), "MAX_FUTURE_SKEW_SECONDS")
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(brokerLayer(sink)))
+  })
+})

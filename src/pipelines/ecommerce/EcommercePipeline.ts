@@ -13,6 +13,7 @@ import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
 import { statelessJob, windowedJob } from "../../runner/Job.ts"
 import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { ensureTopics } from "../../runner/PipelineRunner.ts"
 import { allTransient, errorText, retryWith } from "../../shared/Retry.ts"
 import { EcommerceSimulator } from "../../simulator/EcommerceSimulator.ts"
 import { EcommerceStore } from "../../sinks/postgres/EcommerceStore.ts"
@@ -207,7 +208,12 @@ export const ecommercePipeline = definePipeline({
    * Three outputs, three consumer groups (see the top of this file); a failure of one (only
    * non-transient ones reach the runner: `fail` dead-letter policy, a bug) stops the whole pipeline.
    */
-  jobs: (settings) => Effect.all([postgresJob(settings), searchJob(settings), Effect.succeed(alertsJob(settings))]),
+  jobs: (settings) =>
+    Effect.andThen(
+      // The alerts go out in Kafka transactions, which should not rely on auto-created topics.
+      ensureTopics([settings.alertsTopic]),
+      Effect.all([postgresJob(settings), searchJob(settings), Effect.succeed(alertsJob(settings))])
+    ),
   simulate: (settings, sim) =>
     Effect.sync(() => {
       const simulator = new EcommerceSimulator(sim.seed, sim.malformedShare)

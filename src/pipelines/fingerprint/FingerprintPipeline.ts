@@ -35,15 +35,14 @@
  */
 import { Effect, Metric, Schedule } from "effect"
 import { equipmentType, type FingerprintSettings, fingerprintSettings } from "../../config/FingerprintConfig.ts"
-import { serviceSettings } from "../../config/ServiceConfig.ts"
 import { makeFingerprint, type SensorStats } from "../../domain/Fingerprint.ts"
 import { equipmentKey, SensorMessage, type SensorReading, unnestReadings } from "../../domain/SensorReading.ts"
-import { KafkaAdmin } from "../../kafka/KafkaAdmin.ts"
 import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
 import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
 import { windowedJob } from "../../runner/Job.ts"
 import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import { ensureTopics } from "../../runner/PipelineRunner.ts"
 import { SensorSimulator } from "../../simulator/SensorSimulator.ts"
 import { Aggregator, type Firing, makeWindowEngine, tumbling, type WindowEngine } from "../../window/index.ts"
 
@@ -172,18 +171,9 @@ const reportNulls = (counter: NullCounter) => {
   }).pipe(Effect.repeat(Schedule.spaced("1 second")))
 }
 
-/** Creates the output topic if it is missing (transactional producers should not rely on auto-creation). */
-export const ensureFingerprintTopics = Effect.fn("FingerprintPipeline.ensureTopics")(
-  function*(settings: FingerprintSettings) {
-    const service = yield* serviceSettings
-    const admin = yield* KafkaAdmin
-    yield* admin.createTopics([settings.topic, settings.outputTopic].map((topic) => ({
-      topic,
-      partitions: service.topicPartitions,
-      replicationFactor: service.replicationFactor
-    })))
-  }
-)
+/** Creates the input and output topics if missing (transactional producers should not rely on auto-creation). */
+export const ensureFingerprintTopics = (settings: FingerprintSettings) =>
+  ensureTopics([settings.topic, settings.outputTopic])
 
 /** The pipeline's one job: windows per equipment, fingerprints and offsets in one Kafka transaction. */
 export const fingerprintJobs = Effect.fn("FingerprintPipeline.jobs")(function*(settings: FingerprintSettings) {

@@ -11,6 +11,10 @@
  * far, so a file could miss readings.) This assumes the input topic is written non-transactionally,
  * as the generators do: a transaction marker at the end of a partition would never be "consumed".
  *
+ * File names come from the fingerprint's `uuid`, which whoever produces to the topic chooses: a uuid that
+ * is not a UUID, or a name that would resolve outside `--out` (`../../tmp/x`), is skipped with a warning
+ * naming the record's topic, partition and offset (counted as dropped); nothing is written for it.
+ *
  * Replays are harmless: file name and content depend only on the fingerprint and the topic contents,
  * files are written to a temporary name and renamed, and an identical existing file is left alone.
  * Each run reads both topics from the beginning under fresh consumer groups and commits nothing.
@@ -24,6 +28,7 @@ import { type Fingerprint, FingerprintMessage } from "../../domain/Fingerprint.t
 import { equipmentKey, SensorMessage } from "../../domain/SensorReading.ts"
 import { KafkaAdmin, type PartitionOffsets } from "../../kafka/KafkaAdmin.ts"
 import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
+import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
 import { statelessJob } from "../../runner/Job.ts"
 import { runJob } from "../../runner/PipelineRunner.ts"
@@ -33,13 +38,21 @@ export interface SaveFingerprintsOptions {
   readonly outDir: string
 }
 
+const jobName = "save-fingerprints"
 const decodeInputs = jsonBatchDecoder(SensorMessage)
 const decodeFingerprints = jsonBatchDecoder(FingerprintMessage)
+
+/** Where a fingerprint record was: named in the warning when its file cannot be written safely. */
+interface Coordinates {
+  readonly topic: string
+  readonly partition: number
+  readonly offset: string
+}
 
 /** A consumed record of either topic, decoded by the topic it came from. */
 type SaverItem =
   | { readonly from: "input"; readonly reading: WindowReading; readonly equipment: string }
-  | { readonly from: "output"; readonly fingerprint: Fingerprint }
+  | { readonly from: "output"; readonly fingerprint: Fingerprint; readonly at: Coordinates }
   /** A malformed input message: no reading, but consumed (the position must still move past it). */
   | { readonly from: "skipped"; readonly partition: number; readonly offset: number }
 
@@ -72,7 +85,11 @@ const decodeBoth = (inputTopic: string) => (records: ReadonlyArray<KafkaRecord>)
       })),
       ...outputs.valid.map(({ record, value }) => ({
         record,
-        value: { from: "output" as const, fingerprint: value.fingerprint }
+        value: {
+          from: "output" as const,
+          fingerprint: value.fingerprint,
+          at: { topic: record.topic, partition: record.partition, offset: record.offset }
+        }
       }))
     ]
   }
@@ -92,7 +109,12 @@ export const saveFingerprints = (options: SaveFingerprintsOptions) =>
     const readings = new Map<string, Array<WindowReading>>()
     /** Next input offset to consume, per partition. */
     const positions = new Map<number, bigint>()
-    const pending: Array<{ readonly fingerprint: Fingerprint; readonly inputEnd: ReadonlyArray<PartitionOffsets> }> = []
+    const pending: Array<{
+      readonly fingerprint: Fingerprint
+      readonly at: Coordinates
+      readonly inputEnd: ReadonlyArray<PartitionOffsets>
+    }> = []
+    const stats = yield* (yield* PipelineRegistry).register(jobName)
     let saved = 0
 
     const caughtUp = (inputEnd: ReadonlyArray<PartitionOffsets>) =>
@@ -104,10 +126,23 @@ export const saveFingerprints = (options: SaveFingerprintsOptions) =>
     const flush = Effect.gen(function*() {
       const rows: Array<Record<string, unknown>> = []
       while (pending.length > 0 && caughtUp(pending[0]!.inputEnd)) {
-        const { fingerprint } = pending.shift()!
+        const { at, fingerprint } = pending.shift()!
         const all = readings.get(fingerprint.equip_id) ?? []
         const window = all.filter((r) => r.timestamp >= fingerprint.start_ms && r.timestamp < fingerprint.end_ms)
-        const { path, written } = yield* writeFingerprintFile(options.outDir, fingerprint, window)
+        const file = yield* writeFingerprintFile(options.outDir, fingerprint, window).pipe(
+          Effect.catchTag("UnsafeFingerprintFile", (e) =>
+            Effect.logWarning(
+              `skipped the fingerprint at ${at.topic} partition ${at.partition} offset ${at.offset}: ${e.reason}; ` +
+                `nothing written`
+            ).pipe(
+              Effect.annotateLogs({ topic: at.topic, partition: at.partition, offset: at.offset }),
+              Effect.andThen(stats.rejected(1, "drop")),
+              Effect.as(undefined)
+            ))
+        )
+        // Skipped: its readings stay buffered for the equipment's next (valid) fingerprint.
+        if (file === undefined) continue
+        const { path, written } = file
         saved++
         rows.push({ path, readings: window.length })
         yield* Effect.logInfo(`${written ? "saved" : "unchanged"} ${path} (${window.length} readings)`)
@@ -136,7 +171,7 @@ export const saveFingerprints = (options: SaveFingerprintsOptions) =>
         if (fingerprints) {
           const inputEnd = yield* admin.topicOffsets(settings.topic)
           for (const item of items) {
-            if (item.from === "output") pending.push({ fingerprint: item.fingerprint, inputEnd })
+            if (item.from === "output") pending.push({ fingerprint: item.fingerprint, at: item.at, inputEnd })
           }
         }
         return yield* flush
@@ -145,7 +180,7 @@ export const saveFingerprints = (options: SaveFingerprintsOptions) =>
     // Fresh groups each run: both topics are read from the beginning, so the commits are never used.
     const run = (yield* Random.nextIntBetween(0, 0x7fffffff)).toString(36)
     yield* runJob(statelessJob({
-      name: "save-fingerprints",
+      name: jobName,
       source: {
         groupId: `${settings.groupId}-saver-${run}`,
         topics: [settings.topic, settings.outputTopic],
