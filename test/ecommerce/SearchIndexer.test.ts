@@ -121,10 +121,36 @@ describe("SearchIndexer (_bulk over HTTP)", () => {
     }).pipe(Effect.provide(SearchIndexer.layer(settings()).pipe(Layer.provide(http.layer))))
   })
 
+  it.effect("a document the engine refuses for good (400) is named by position and not sent again", () => {
+    const http = fakeHttp((req) => {
+      const ids = bulkIds(req.body)
+      return {
+        status: 200,
+        body: {
+          errors: ids.includes("id-3"),
+          items: ids.map((id) => ({
+            index: id === "id-3"
+              ? { _id: id, status: 400, error: { type: "mapper_parsing_exception", reason: "failed to parse" } }
+              : { _id: id, status: 201 }
+          }))
+        }
+      }
+    })
+    return Effect.gen(function*() {
+      const error = yield* Effect.flip((yield* SearchIndexer).index(docs))
+      if (error._tag !== "ItemsRejected") return assert.fail(`expected ItemsRejected, got ${error._tag}`)
+      assert.deepStrictEqual(error.items.map((i) => i.index), [3])
+      assert.include(error.items[0]!.reason, "mapper_parsing_exception")
+      // Two bulks of bulkMaxDocs, each sent once: a refused document is not retried.
+      assert.strictEqual(http.seen.length, 2)
+    }).pipe(Effect.provide(SearchIndexer.layer(settings()).pipe(Layer.provide(http.layer))))
+  })
+
   it.effect("fails with SearchError on a non-2xx answer (the pipeline retries the whole bulk)", () => {
     const http = fakeHttp(() => ({ status: 503, body: { error: "unavailable" } }))
     return Effect.gen(function*() {
       const error = yield* Effect.flip((yield* SearchIndexer).index(docs))
+      if (error._tag !== "SearchError") return assert.fail(`expected a SearchError, got ${error._tag}`)
       assert.strictEqual(error.status, 503)
       assert.match(error.message, /HTTP 503/)
     }).pipe(Effect.provide(SearchIndexer.layer(settings()).pipe(Layer.provide(http.layer))))

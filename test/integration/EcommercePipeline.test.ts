@@ -13,10 +13,12 @@ import {
   toEcommerceRow
 } from "../../src/domain/EcommerceTransaction.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
+import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { ecommerceSinksLayer, runEcommerceSinks } from "../../src/pipelines/ecommerce/EcommercePipeline.ts"
 import { EcommerceSimulator, type SimulatedEcommerceRecord } from "../../src/simulator/EcommerceSimulator.ts"
+import { readTopic } from "../support/FeatureGroupTopic.ts"
 import {
   allDocuments,
   countDocuments,
@@ -189,6 +191,44 @@ describe("ecommerce pipeline: real Kafka, PostgreSQL and OpenSearch", () => {
         assert.strictEqual(properties.transactionDate.type, "date")
         assert.strictEqual(properties.totalAmount.type, "scaled_float")
         assert.strictEqual(properties.productCategory.type, "keyword")
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    180_000
+  )
+
+  it.live(
+    "values PostgreSQL cannot store are dead-lettered by the PostgreSQL group; every other row is stored, nothing retried forever",
+    () =>
+      Effect.gen(function*() {
+        const { databaseUrl, settings } = scenario("eco-reject")
+        const good = simulate(77, 300, 0)
+        const base = JSON.parse(good[0]!.value) as Record<string, unknown>
+        // Valid input for the schema, but beyond what the table's columns take.
+        const bad = [
+          { ...base, transactionId: "00000000-0000-4000-8000-00000000000a", productQuantity: 3_000_000_000 },
+          { ...base, transactionId: "00000000-0000-4000-8000-00000000000b", productName: "nul\u0000inside" }
+        ].map((t) => ({ key: String(t.transactionId), value: JSON.stringify(t), malformed: false }))
+        const input = [...good.slice(0, 150), ...bad, ...good.slice(150)]
+        yield* produce(settings.topic, input)
+        const db = yield* database(databaseUrl)
+        const pipeline = yield* runEcommerceSinks(settings).pipe(
+          Effect.provide(inProcessLayer(settings)),
+          Effect.forkChild
+        )
+        yield* waitFor(
+          "PostgreSQL",
+          Effect.map(db.storedOffsets(ecommerceGroups(settings.groupId).postgres), (n) => n === input.length),
+          "90 seconds"
+        )
+        assert.isUndefined(pipeline.pollUnsafe(), "the pipeline is still running")
+        yield* Fiber.interrupt(pipeline)
+        yield* assertDatabaseMatches(db, validRows(good))
+        const byPostgres = (r: KafkaRecord) => r.headers["tributary.pipeline"]?.toString() === "ecommerce"
+        const dead = yield* readTopic(`${settings.topic}.dlq`, (rs) => rs.filter(byPostgres).length >= bad.length)
+        const fromPostgres = dead.filter(byPostgres)
+        assert.sameMembers(fromPostgres.map((r) => r.key!.toString()), bad.map((r) => r.key))
+        for (const r of fromPostgres) {
+          assert.include(r.headers["tributary.error.reason"]?.toString(), "rejected by the sink")
+        }
       }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
     180_000
   )

@@ -16,7 +16,7 @@ import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition
 import { ensureTopics } from "../../runner/PipelineRunner.ts"
 import { allTransient, errorText, retryWith } from "../../shared/Retry.ts"
 import { EcommerceSimulator } from "../../simulator/EcommerceSimulator.ts"
-import { EcommerceStore } from "../../sinks/postgres/EcommerceStore.ts"
+import { classifyPostgresError, EcommerceStore } from "../../sinks/postgres/EcommerceStore.ts"
 import { SearchIndexer, transactionDocument } from "../../sinks/search/SearchIndexer.ts"
 import { Aggregator, type Firing, makeWindowEngine, tumbling } from "../../window/index.ts"
 
@@ -71,6 +71,7 @@ const postgresJob = Effect.fn("EcommercePipeline.postgresJob")(function*(setting
     decode: decodeEcommerce,
     output: {
       _tag: "StoredOffsets",
+      classify: classifyPostgresError,
       startOffsets: (partitions) => store.startOffsets(groupId, partitions),
       write: (rows: ReadonlyArray<EcommerceRow>, offset) =>
         store.writeBatch({ groupId, topic: offset.topic, partition: offset.partition, nextOffset: offset.offset, rows })

@@ -1,6 +1,7 @@
 import { PgClient } from "@effect/sql-pg"
 import { Context, Data, Effect, Layer } from "effect"
 import { Migrator, SqlClient } from "effect/sql"
+import { isSqlError } from "effect/sql/SqlError"
 import type { PostgresSettings } from "../../config/EcommerceConfig.ts"
 import {
   addSales,
@@ -10,6 +11,7 @@ import {
   type SalesAggregates
 } from "../../domain/EcommerceTransaction.ts"
 import type { TopicPartition } from "../../kafka/KafkaRecord.ts"
+import type { FailureKind } from "../../shared/Retry.ts"
 import { ecommerceMigrations } from "./EcommerceMigrations.ts"
 
 export class PostgresSinkError extends Data.TaggedError("PostgresSinkError")<{
@@ -24,6 +26,35 @@ const sinkError = (operation: string) => (cause: unknown) =>
     message: `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
     cause
   })
+
+/**
+ * What a failed statement means for the runner: a value PostgreSQL (or the driver) cannot store
+ * (SQLSTATE class 22, e.g. a number out of range or a NUL in text; class 23, a constraint; a parameter
+ * the driver cannot encode) is the batch's data at fault;
+ * credentials, permissions and SQL errors will not pass by retrying; everything else (connections,
+ * deadlocks, timeouts, unknown) is retried.
+ */
+export const classifyPostgresError = (error: PostgresSinkError): FailureKind => {
+  const reason = isSqlError(error.cause) ? error.cause.reason : undefined
+  if (reason === undefined) return "transient"
+  switch (reason._tag) {
+    case "UniqueViolation":
+    case "ConstraintError":
+      return "rejected"
+    case "AuthenticationError":
+    case "AuthorizationError":
+    case "SqlSyntaxError":
+      return "permanent"
+    case "UnknownError": {
+      // The driver could not encode a parameter (an integer beyond its column type): the data again.
+      if (reason.message?.includes("Failed to encode") === true) return "rejected"
+      const code = (reason.cause as { readonly code?: unknown } | undefined)?.code
+      return typeof code === "string" && code.startsWith("22") ? "rejected" : "transient"
+    }
+    default:
+      return "transient"
+  }
+}
 
 /** One Kafka batch of one partition, and the offset to resume from once it is stored. */
 export interface StoreBatch {

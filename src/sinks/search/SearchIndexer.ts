@@ -2,6 +2,7 @@ import { Context, Data, Duration, Effect, Layer, Redacted, Schema } from "effect
 import { HttpClient, HttpClientRequest, type HttpClientResponse } from "effect/http"
 import type { SearchAuth, SearchSettings } from "../../config/EcommerceConfig.ts"
 import { type EcommerceRow, formatCents } from "../../domain/EcommerceTransaction.ts"
+import { ItemsRejected } from "../../domain/ItemsRejected.ts"
 
 export class SearchError extends Data.TaggedError("SearchError")<{
   readonly operation: string
@@ -130,6 +131,9 @@ export const bulkBody = (index: string, documents: ReadonlyArray<SearchDocument>
 }
 
 /** Backoff between re-sends of rejected items: 200 ms growing to 5 s. */
+/** Overload (429), timeouts and server errors pass later; other 4xx mean the document itself is refused. */
+const itemMayPassLater = (status: number): boolean => status === 429 || status === 408 || status >= 500 || status < 400
+
 const itemRetryDelay = (attempt: number): Duration.Duration =>
   Duration.millis(Math.min(5_000, 200 * Math.pow(1.5, Math.max(0, attempt - 1))))
 
@@ -159,7 +163,8 @@ export class SearchIndexer extends Context.Service<SearchIndexer, {
   /** Puts the index template and creates the index if missing (idempotent). */
   readonly ensureIndex: Effect.Effect<void, SearchError>
   /** Succeeds once every document is acknowledged by the engine. */
-  readonly index: (documents: ReadonlyArray<SearchDocument>) => Effect.Effect<void, SearchError>
+  /** Documents the engine refuses for good fail the call as ItemsRejected (by position); the others are stored. */
+  readonly index: (documents: ReadonlyArray<SearchDocument>) => Effect.Effect<void, SearchError | ItemsRejected>
 }>()("tributary/sinks/search/SearchIndexer") {
   /** Over an index in process memory (pass one to inspect it). */
   static readonly layerInMemory = (
@@ -234,27 +239,38 @@ export class SearchIndexer extends Context.Service<SearchIndexer, {
             return rejected
           })
 
+        /** Sends a chunk until every item is stored or refused for good; returns the refused ones. */
         const indexChunk = (documents: ReadonlyArray<SearchDocument>) =>
           Effect.gen(function*() {
             let pending = documents
+            const refused: Array<RejectedItem> = []
             for (let attempt = 1;; attempt++) {
               const rejected = yield* bulkOnce(pending)
-              if (rejected.length === 0) return
-              const first = rejected[0]!
+              for (const r of rejected) if (!itemMayPassLater(r.status)) refused.push(r)
+              const retry = rejected.filter((r) => itemMayPassLater(r.status))
+              if (retry.length === 0) return refused
+              const first = retry[0]!
               yield* Effect.logWarning(
-                `${rejected.length} of ${pending.length} document(s) rejected (first: HTTP ${first.status} ${first.reason}); ` +
+                `${retry.length} of ${pending.length} document(s) rejected (first: HTTP ${first.status} ${first.reason}); ` +
                   `sending them again (attempt ${attempt + 1})`
               )
               yield* Effect.sleep(itemRetryDelay(attempt))
-              pending = rejected.map((r) => r.document)
+              pending = retry.map((r) => r.document)
             }
           })
 
+        // Documents the engine refuses for good (a mapping error: the document is at fault) are named to
+        // the caller by position; the others are stored (documents upsert by id, so a rewrite is harmless).
         const index = (documents: ReadonlyArray<SearchDocument>) =>
           Effect.gen(function*() {
+            const refused: Array<{ index: number; reason: string }> = []
             for (let i = 0; i < documents.length; i += settings.bulkMaxDocs) {
-              yield* indexChunk(documents.slice(i, i + settings.bulkMaxDocs))
+              const chunk = documents.slice(i, i + settings.bulkMaxDocs)
+              for (const r of yield* indexChunk(chunk)) {
+                refused.push({ index: i + chunk.indexOf(r.document), reason: `HTTP ${r.status} ${r.reason}` })
+              }
             }
+            if (refused.length > 0) return yield* new ItemsRejected({ items: refused })
           })
 
         return SearchIndexer.of({ ensureIndex, index })
