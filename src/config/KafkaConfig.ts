@@ -1,4 +1,4 @@
-import { Config, Context, Effect, Layer, Option, type Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
 
 /** Where TLS material comes from: inline PEM text, or a file holding it. */
 export type Pem = { readonly _tag: "Inline"; readonly pem: Redacted.Redacted } | {
@@ -29,8 +29,15 @@ export interface KafkaSettings {
   readonly maxBufferedRecords: number
   readonly maxBytesPerPartition: number
   readonly partitionsConsumedConcurrently: number
-  /** The client behind plain produces: kafkajs (default) or @platformatic/kafka (faster; see PlatformaticSink). */
+  /** The client behind plain produces (default: `client`): kafkajs or @platformatic/kafka (faster; see PlatformaticSink). */
   readonly producerClient: "kafkajs" | "platformatic"
+  /**
+   * The client behind consumer groups (KafkaSource): kafkajs (default) or @platformatic/kafka (see
+   * PlatformaticSource). With platformatic, plain produces also go through it; transactions and admin stay on kafkajs.
+   */
+  readonly client: "kafkajs" | "platformatic"
+  /** KAFKA_GROUP_INSTANCE_ID as written (static membership, platformatic only); see {@link groupInstanceIdFor}. */
+  readonly groupInstanceId: Option.Option<string>
 }
 
 const pem = (name: string): Config.Config<Option.Option<Pem>> =>
@@ -47,12 +54,39 @@ const brokerList = Config.String("KAFKA_BOOTSTRAP_SERVERS").pipe(
   Config.map((s) => s.split(",").map((b) => b.trim()).filter((b) => b.length > 0))
 )
 
-/** KAFKA_PRODUCER_CLIENT: also read on its own by the feature store, whose Kafka cluster Hopsworks names. */
-export const producerClientConfig = Config.Literals(["kafkajs", "platformatic"], "KAFKA_PRODUCER_CLIENT").pipe(
+const clientConfig = Config.Literals(["kafkajs", "platformatic"], "KAFKA_CLIENT").pipe(
   Config.withDefault("kafkajs" as const)
 )
 
-export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
+/**
+ * KAFKA_PRODUCER_CLIENT, defaulting to KAFKA_CLIENT: also read on its own by the feature store, whose
+ * Kafka cluster Hopsworks names.
+ */
+export const producerClientConfig = Config.option(
+  Config.Literals(["kafkajs", "platformatic"], "KAFKA_PRODUCER_CLIENT")
+).pipe(Config.flatMap(Option.match({ onNone: () => clientConfig, onSome: (c) => Config.succeed(c) })))
+
+/** Asking kafkajs for static membership fails here, so start-up stops with one line naming the variable. */
+const groupInstanceIdConfig = (client: KafkaSettings["client"]) =>
+  Config.option(Config.schema(
+    client === "kafkajs"
+      ? Schema.String.check(Schema.makeFilter(() =>
+        "kafkajs cannot do static membership; set KAFKA_CLIENT=platformatic or unset this variable"
+      ))
+      : Schema.String.check(Schema.isPattern(/^\S+$/)),
+    "KAFKA_GROUP_INSTANCE_ID"
+  ))
+
+/**
+ * The group.instance.id a consumer of `groupId` uses. Kafka wants it unique per group member, and one
+ * process may run several groups (pipelines, ecommerce's three sinks), so the group id is always part of
+ * it: `{group}` in KAFKA_GROUP_INSTANCE_ID is replaced by the group id; without the placeholder the
+ * group id is appended (`pod-0` → `pod-0-<group id>`).
+ */
+export const groupInstanceIdFor = (template: string, groupId: string): string =>
+  template.includes("{group}") ? template.replaceAll("{group}", groupId) : `${template}-${groupId}`
+
+const baseSettings = Config.all({
   brokers: Config.option(brokerList),
   clientId: Config.String("KAFKA_CLIENT_ID").pipe(Config.withDefault("tributary")),
   ssl: Config.all({
@@ -77,8 +111,15 @@ export const kafkaSettings: Config.Config<KafkaSettings> = Config.all({
   maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(10_000)),
   maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
   partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2)),
-  producerClient: producerClientConfig
+  producerClient: producerClientConfig,
+  client: clientConfig
 })
+
+export const kafkaSettings: Config.Config<KafkaSettings> = baseSettings.pipe(
+  Config.flatMap((base) =>
+    Config.map(groupInstanceIdConfig(base.client), (groupInstanceId) => ({ ...base, groupInstanceId }))
+  )
+)
 
 export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("tributary/config/KafkaConfig") {
   static readonly layer = Layer.effect(KafkaConfig, Effect.map(kafkaSettings, KafkaConfig.of))
@@ -96,8 +137,11 @@ export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("
         maxBufferedRecords: 10_000,
         maxBytesPerPartition: 4 * 1024 * 1024,
         partitionsConsumedConcurrently: 2,
-        producerClient: "kafkajs",
+        client: "kafkajs",
+        groupInstanceId: Option.none(),
         ...settings,
+        // As with the variables: the producer follows the client unless named.
+        producerClient: settings.producerClient ?? settings.client ?? "kafkajs",
         brokers: Option.some(settings.brokers)
       })
     )

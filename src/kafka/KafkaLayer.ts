@@ -3,20 +3,45 @@ import { KafkaConfig, kafkaSettings } from "../config/KafkaConfig.ts"
 import { InMemoryBroker } from "./InMemoryBroker.ts"
 import { KafkaAdmin } from "./KafkaAdmin.ts"
 import { KafkaClient } from "./KafkaClient.ts"
-import type { KafkaError } from "./KafkaError.ts"
+import { KafkaError } from "./KafkaError.ts"
 import { KafkaSink } from "./KafkaSink.ts"
 import { KafkaSource } from "./KafkaSource.ts"
 import { platformaticSinkLayer } from "./PlatformaticSink.ts"
+import { platformaticSourceLayer } from "./PlatformaticSource.ts"
 
 export type KafkaServices = KafkaSource | KafkaSink | KafkaAdmin
 
-/** The sink on the client KAFKA_PRODUCER_CLIENT names (kafkajs unless set). */
+/**
+ * The sink on the client KAFKA_PRODUCER_CLIENT names (default: KAFKA_CLIENT's). Transactions stay on
+ * kafkajs with either.
+ */
 export const kafkaSinkLayer = Layer.unwrap(
   Effect.map(KafkaConfig, (s) => (s.producerClient === "platformatic" ? platformaticSinkLayer : KafkaSink.layer))
 )
 
-/** The kafkajs-backed services for the configured cluster, waiting (with backoff) until it answers. */
-export const kafkaLive = Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
+/**
+ * The consumer-group source on the client KAFKA_CLIENT names. kafkajs has no static membership: asked for
+ * it, start-up fails (the configuration already refuses it; this covers settings built in code).
+ */
+export const kafkaSourceLayer = Layer.unwrap(
+  Effect.map(KafkaConfig, (s) =>
+    s.client === "platformatic"
+      ? platformaticSourceLayer
+      : Option.isSome(s.groupInstanceId)
+      ? Layer.effect(
+        KafkaSource,
+        Effect.fail(
+          new KafkaError({
+            operation: "configuration",
+            message: "KAFKA_GROUP_INSTANCE_ID: kafkajs cannot do static membership; set KAFKA_CLIENT=platformatic"
+          })
+        )
+      )
+      : KafkaSource.layer)
+)
+
+/** The services for the configured cluster (admin on kafkajs), waiting (with backoff) until it answers. */
+export const kafkaLive = Layer.mergeAll(kafkaSourceLayer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
   Layer.provide(Layer.effectDiscard(KafkaClient.awaitReady())),
   Layer.provideMerge(KafkaClient.layer),
   Layer.provide(KafkaConfig.layer)

@@ -1,0 +1,57 @@
+import { assert, describe, it } from "@effect/vitest"
+import { ConfigProvider, Effect, Layer, Option } from "effect"
+import { groupInstanceIdFor, KafkaConfig, kafkaSettings, producerClientConfig } from "../../src/config/KafkaConfig.ts"
+import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
+import { kafkaSourceLayer } from "../../src/kafka/KafkaLayer.ts"
+import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
+import { settingsFrom } from "../support/TestSettings.ts"
+
+describe("KafkaConfig: client selection and static membership", () => {
+  it("kafkajs (the default client) with KAFKA_GROUP_INSTANCE_ID: start-up fails with one line naming the variable", () => {
+    assert.throws(
+      () => settingsFrom(kafkaSettings, { KAFKA_GROUP_INSTANCE_ID: "pod-0" }),
+      "settingsFrom: Invalid configuration: KAFKA_GROUP_INSTANCE_ID: kafkajs cannot do static membership; " +
+        "set KAFKA_CLIENT=platformatic or unset this variable"
+    )
+    assert.throws(
+      () => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "kafkajs", KAFKA_GROUP_INSTANCE_ID: "pod-0" }),
+      /KAFKA_GROUP_INSTANCE_ID: kafkajs cannot do static membership/
+    )
+  })
+
+  it("platformatic takes the id; without it nothing changes", () => {
+    const withId = settingsFrom(kafkaSettings, { KAFKA_CLIENT: "platformatic", KAFKA_GROUP_INSTANCE_ID: "pod-0" })
+    assert.deepStrictEqual([withId.client, withId.groupInstanceId], ["platformatic", Option.some("pod-0")])
+    const plain = settingsFrom(kafkaSettings, {})
+    assert.deepStrictEqual([plain.client, plain.groupInstanceId], ["kafkajs", Option.none()])
+    assert.throws(
+      () => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "platformatic", KAFKA_GROUP_INSTANCE_ID: "pod 0" }),
+      /KAFKA_GROUP_INSTANCE_ID/
+    )
+    assert.throws(() => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "confluent" }), /KAFKA_CLIENT/)
+  })
+
+  it("the group id is part of every instance id: {group} is replaced, or it is appended", () => {
+    assert.strictEqual(groupInstanceIdFor("pod-0", "tributary-transactions"), "pod-0-tributary-transactions")
+    assert.strictEqual(groupInstanceIdFor("{group}@pod-0", "g.alerts"), "g.alerts@pod-0")
+  })
+
+  it("KAFKA_PRODUCER_CLIENT defaults to KAFKA_CLIENT and can still be set on its own", () => {
+    const producer = (env: Record<string, string>) =>
+      Effect.runSync(producerClientConfig.parse(ConfigProvider.fromEnv({ env })))
+    assert.strictEqual(producer({}), "kafkajs")
+    assert.strictEqual(producer({ KAFKA_CLIENT: "platformatic" }), "platformatic")
+    assert.strictEqual(producer({ KAFKA_CLIENT: "platformatic", KAFKA_PRODUCER_CLIENT: "kafkajs" }), "kafkajs")
+    assert.strictEqual(producer({ KAFKA_PRODUCER_CLIENT: "platformatic" }), "platformatic")
+  })
+
+  it.effect("settings built in code cannot ask kafkajs for static membership either", () =>
+    Effect.gen(function*() {
+      const layer = kafkaSourceLayer.pipe(
+        Layer.provideMerge(KafkaClient.layer),
+        Layer.provideMerge(KafkaConfig.layerWith({ brokers: ["127.0.0.1:1"], groupInstanceId: Option.some("pod-0") }))
+      )
+      const error = yield* KafkaSource.pipe(Effect.asVoid, Effect.provide(layer), Effect.flip)
+      assert.match(error.message, /^KAFKA_GROUP_INSTANCE_ID: kafkajs cannot do static membership/)
+    }))
+})
