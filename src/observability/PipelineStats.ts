@@ -1,5 +1,6 @@
 import { Clock, Context, Effect, Layer, Metric } from "effect"
 import type { SourceConnection } from "../kafka/KafkaSource.ts"
+import { maskCardNumbers } from "./RowPreview.ts"
 
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
 const recordsIn = counter("tributary_records_in_total", "Records consumed")
@@ -256,12 +257,12 @@ export class PipelineStats {
     for (const p of state.partitionWatermarks ?? []) this.partition(p).watermark = p.watermark
   }
 
-  /** Adds `n` to `key` of the chart `label` (e.g. tally("events per type", "click")). */
+  /**
+   * Adds `n` to `key` of the chart `label` (e.g. tally("events per type", "click")). Chart keys are shown
+   * on `/metrics` and the dashboard: a key that looks like a card number is kept as its last four digits.
+   */
   tally(label: string, key: string, n = 1) {
-    return Effect.sync(() => {
-      const t = this.tallyOf(label)
-      setCapped(t, key, (t.get(key) ?? 0) + n)
-    })
+    return Effect.sync(() => addCapped(this.tallyOf(label), key, n))
   }
 
   /**
@@ -271,16 +272,13 @@ export class PipelineStats {
   tallyAll<A>(label: string, items: Iterable<A>, key: (item: A) => string, amount?: (item: A) => number) {
     return Effect.sync(() => {
       const t = this.tallyOf(label)
-      for (const item of items) {
-        const k = key(item)
-        setCapped(t, k, (t.get(k) ?? 0) + (amount === undefined ? 1 : amount(item)))
-      }
+      for (const item of items) addCapped(t, key(item), amount === undefined ? 1 : amount(item))
     })
   }
 
   /** Sets `key` of the chart `label` to `value` (a latest figure rather than a count). */
   setTally(label: string, key: string, value: number) {
-    return Effect.sync(() => setCapped(this.tallyOf(label), key, value))
+    return Effect.sync(() => setCapped(this.tallyOf(label), maskCardNumbers(key), value))
   }
 
   partition(tp: { topic: string; partition: number }): PartitionFigures {
@@ -319,6 +317,12 @@ export class PipelineStats {
 /** Sets a chart's key, unless it is a new key and the chart already has MaxTallyKeys of them. */
 const setCapped = (tally: Map<string, number>, key: string, value: number): void => {
   if (tally.has(key) || tally.size < MaxTallyKeys) tally.set(key, value)
+}
+
+/** Adds `n` to a chart's key, card-like numbers in the key masked (see RowPreview). */
+const addCapped = (tally: Map<string, number>, rawKey: string, n: number): void => {
+  const key = maskCardNumbers(rawKey)
+  setCapped(tally, key, (tally.get(key) ?? 0) + n)
 }
 
 const record = (figures: LatencyFigures, ms: number): LatencyFigures => {

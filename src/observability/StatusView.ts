@@ -5,6 +5,7 @@ import { KafkaConnections } from "../kafka/KafkaSource.ts"
 import { LagProbe, type LagReading, ownedLag, type PipelineLag, topicsOf } from "./LagProbe.ts"
 import { type LatencyFigures, PipelineRegistry, type PipelineStats } from "./PipelineStats.ts"
 import { assessReadiness, type BrokerProbe, isConnected, type Readiness } from "./Readiness.ts"
+import { hasMaskedCardNumber, maskCardNumbers, previewRow } from "./RowPreview.ts"
 import { type Throughput, ThroughputSampler } from "./ThroughputSampler.ts"
 
 // ---------------------------------------------------------------------------------------------
@@ -64,6 +65,7 @@ interface PipelineStatus {
   readonly tallies: ReadonlyArray<
     { readonly label: string; readonly entries: ReadonlyArray<readonly [string, number]> }
   >
+  /** The newest output rows; empty unless row previews are on. */
   readonly latest: ReadonlyArray<Record<string, unknown>>
   /** The newest online rows of the pipeline's feature group, when this process has them (local store). */
   readonly featureRows: OnlineTableStatus | undefined
@@ -87,6 +89,8 @@ export interface ServiceStatus {
   readonly now: number
   readonly startedAt: number
   readonly readiness: Readiness
+  /** Whether rows are shown (DASHBOARD_SHOW_ROWS=true); when false, `latest` and `newest` are empty. */
+  readonly rowPreviews: boolean
   readonly kafka: { readonly broker: BrokerProbe; readonly connections: ReadonlyArray<ConnectionStatus> }
   readonly pipelines: ReadonlyArray<PipelineStatus>
   readonly onlineTables: ReadonlyArray<OnlineTableStatus>
@@ -98,21 +102,22 @@ interface OnlineTableStatus {
   readonly primaryKey: ReadonlyArray<string>
   readonly rows: number
   readonly applied: number
-  /** Newest first. */
+  /** Newest first; empty unless row previews are on. */
   readonly newest: ReadonlyArray<Record<string, unknown>>
 }
 
 // ---------------------------------------------------------------------------------------------
 
-/** JSON-safe copies of rows (bigint → number, Buffer → text, Date → ISO). */
-const jsonSafe = (row: Readonly<Record<string, unknown>>): Record<string, unknown> =>
-  JSON.parse(
-    JSON.stringify(row, (_, v: unknown) => {
-      if (typeof v === "bigint") return Number(v)
-      if (v instanceof Uint8Array) return Buffer.from(v).toString("utf8")
-      return v
-    })
-  ) as Record<string, unknown>
+/**
+ * The rows /api/status may carry: none unless previews are on (DASHBOARD_SHOW_ROWS=true), and then
+ * display copies with card-like numbers masked (RowPreview).
+ */
+const previews = (showRows: boolean, rows: ReadonlyArray<Readonly<Record<string, unknown>>>) =>
+  showRows ? rows.map(previewRow) : []
+
+/** Chart entries; with previews off, a key that was a card number (masked at the source) is a row value too. */
+const chartEntries = (showRows: boolean, tally: ReadonlyMap<string, number>) =>
+  [...tally].filter(([key]) => showRows || !hasMaskedCardNumber(key)).sort((a, b) => b[1] - a[1]).slice(0, 20)
 
 const latency = (f: LatencyFigures): LatencyStatus => ({
   count: f.count,
@@ -127,7 +132,8 @@ const pipelineStatus = (
   lag: PipelineLag,
   throughput: Throughput,
   readiness: Readiness,
-  tables: ReadonlyArray<OnlineTableStatus>
+  tables: ReadonlyArray<OnlineTableStatus>,
+  showRows: boolean
 ): PipelineStatus => {
   const keys = new Set([...p.partitions.keys(), ...p.assigned, ...lag.partitions.keys()])
   const partitions = [...keys].map((key): PartitionStatus => {
@@ -178,11 +184,8 @@ const pipelineStatus = (
     sinkLatency: Object.fromEntries([...p.sinkLatencies].map(([k, f]) => [k, latency(f)])),
     commitLatency: latency(p.commitLatency),
     partitions,
-    tallies: [...p.tallies].map(([label, m]) => ({
-      label,
-      entries: [...m].sort((a, b) => b[1] - a[1]).slice(0, 20)
-    })),
-    latest: p.latest.map(jsonSafe),
+    tallies: [...p.tallies].map(([label, m]) => ({ label, entries: chartEntries(showRows, m) })),
+    latest: previews(showRows, p.latest),
     featureRows:
       tables.filter((tb) => tb.name === (p.topology?.featureGroup ?? p.name)).sort((a, b) => b.version - a.version)[0],
     ready: pr?.ready ?? false,
@@ -212,7 +215,9 @@ export class StatusView extends Context.Service<StatusView, {
   readonly readiness: Effect.Effect<Readiness>
   readonly status: Effect.Effect<ServiceStatus>
 }>()("tributary/observability/StatusView") {
-  static readonly layer = (settings: Pick<ObservabilitySettings, "stallTimeoutMs" | "brokerContactTimeoutMs">) =>
+  static readonly layer = (
+    settings: Pick<ObservabilitySettings, "stallTimeoutMs" | "brokerContactTimeoutMs" | "showRows">
+  ) =>
     Layer.effect(
       StatusView,
       Effect.gen(function*() {
@@ -255,7 +260,7 @@ export class StatusView extends Context.Service<StatusView, {
             primaryKey: tb.featureGroup.primaryKey,
             rows: tb.rows.size,
             applied: tb.applied,
-            newest: [...tb.rows.values()].slice(-8).toReversed().map(jsonSafe)
+            newest: previews(settings.showRows, [...tb.rows.values()].slice(-8).toReversed())
           }))
           return {
             now,
@@ -271,10 +276,13 @@ export class StatusView extends Context.Service<StatusView, {
                 crashes: c.crashes,
                 requestTimeouts: c.requestTimeouts,
                 rebalances: c.rebalances,
-                lastError: c.lastError
+                lastError: c.lastError === undefined ? undefined : maskCardNumbers(c.lastError)
               }))
             },
-            pipelines: pipelines.map((p) => pipelineStatus(p, now, lag.of(p.name), throughput(p.name), r, tables)),
+            rowPreviews: settings.showRows,
+            pipelines: pipelines.map((p) =>
+              pipelineStatus(p, now, lag.of(p.name), throughput(p.name), r, tables, settings.showRows)
+            ),
             onlineTables: tables
           } satisfies ServiceStatus
         })

@@ -9,6 +9,8 @@ import {
 } from "../observability/support/ObservedService.ts"
 
 const secret = "obs-s3cr3t-password-value"
+const dashboardToken = "obs-dashboard-t0ken-value"
+const withToken = { authorization: `Bearer ${dashboardToken}` }
 
 describe("metrics and logs of a real run (embedded demo as a child process)", () => {
   it(
@@ -24,7 +26,9 @@ describe("metrics and logs of a real run (embedded demo as a child process)", ()
         KAFKA_SASL_MECHANISM: "plain",
         KAFKA_SASL_USERNAME: "demo",
         KAFKA_SASL_PASSWORD: secret,
-        HOPSWORKS_API_KEY: secret
+        HOPSWORKS_API_KEY: secret,
+        // Guards the dashboard and /api (never /metrics or the probes); a secret like the others.
+        DASHBOARD_TOKEN: dashboardToken
       })
       try {
         // Scrape during the run until one scrape falls between batches: then every record consumed is
@@ -55,7 +59,8 @@ describe("metrics and logs of a real run (embedded demo as a child process)", ()
         assert.isAtMost(online ?? 0, sample.recordsOut)
 
         // The status JSON agrees with the counters (it can only be ahead: the run goes on).
-        const status = JSON.parse((await getText(`${url}/api/status`)).body) as {
+        assert.strictEqual((await getText(`${url}/api/status`)).status, 401, "the API needs the token")
+        const status = JSON.parse((await getText(`${url}/api/status`, withToken)).body) as {
           pipelines: Array<{ name: string; recordsIn: number; recordsOut: number; deadLettered: number }>
         }
         const p = status.pipelines.find((x) => x.name === "transactions")!
@@ -64,9 +69,12 @@ describe("metrics and logs of a real run (embedded demo as a child process)", ()
         assert.isAtLeast(p.deadLettered, sample.dead)
 
         const endpoints = await Promise.all(
-          ["/", "/metrics", "/api/status", "/readyz", "/healthz"].map((path) => getText(`${url}${path}`))
+          ["/", "/metrics", "/api/status", "/readyz", "/healthz"].map((path) => getText(`${url}${path}`, withToken))
         )
-        for (const e of endpoints) assert.notInclude(e.body, secret)
+        for (const e of endpoints) {
+          assert.notInclude(e.body, secret)
+          assert.notInclude(e.body, dashboardToken)
+        }
       } finally {
         await stopService(service)
       }
@@ -74,6 +82,7 @@ describe("metrics and logs of a real run (embedded demo as a child process)", ()
       // Every line the service wrote is one JSON object; the dead-letter warnings name pipeline, partition, offset.
       const output = service.output()
       assert.notInclude(output, secret)
+      assert.notInclude(output, dashboardToken)
       const lines = output.split("\n").filter((l) => l.trim() !== "")
       const logs = lines.map((l) => {
         try {

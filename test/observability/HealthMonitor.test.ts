@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, Layer } from "effect"
+import { Effect, Layer, Option } from "effect"
 import { PrometheusMetrics } from "effect/observability"
 import { TestClock } from "effect/testing"
 import { OnlineTables } from "../../src/hopsworks/LocalFeatureStore.ts"
@@ -15,7 +15,9 @@ const monitorLayer = HealthMonitor.layer({
   host: "127.0.0.1",
   stallTimeoutMs: 400,
   brokerContactTimeoutMs: 30_000,
-  lagPollIntervalMs: 100
+  lagPollIntervalMs: 100,
+  showRows: false,
+  token: Option.none()
 }).pipe(
   Layer.provideMerge(Layer.mergeAll(PipelineRegistry.layer, OnlineTables.layerRemote)),
   Layer.provideMerge(InMemoryBroker.layerWithKafka({ defaultPartitions: 2 }))
@@ -145,7 +147,9 @@ const clockLayer = HealthMonitor.layer({
   host: "127.0.0.1",
   stallTimeoutMs: 30_000,
   brokerContactTimeoutMs: 30_000,
-  lagPollIntervalMs: 1_000
+  lagPollIntervalMs: 1_000,
+  showRows: false,
+  token: Option.none()
 }).pipe(
   Layer.provideMerge(Layer.mergeAll(PipelineRegistry.layer, OnlineTables.layerRemote)),
   Layer.provideMerge(InMemoryBroker.layerWithKafka({ defaultPartitions: 1 }))

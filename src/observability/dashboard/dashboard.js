@@ -1,6 +1,18 @@
 // The dashboard's script: polls /api/status every second and redraws the page from it.
 // Dashboard.ts inlines it into index.html, so it runs as a classic script.
 "use strict"
+// With DASHBOARD_TOKEN set, the page is opened once as /?token=...: the token is kept here, in this page's
+// memory, for the API calls, and taken out of the address bar (history, bookmarks, screenshots).
+const token = (() => {
+  const params = new URLSearchParams(location.search)
+  const t = params.get("token")
+  if (t === null) return null
+  params.delete("token")
+  const rest = params.toString()
+  history.replaceState(null, "", location.pathname + (rest ? "?" + rest : "") + location.hash)
+  return t
+})()
+const apiHeaders = token ? { authorization: "Bearer " + token } : {}
 const nf = new Intl.NumberFormat("en-US")
 const nf1 = new Intl.NumberFormat("en-US", { maximumFractionDigits: 1 })
 const esc = (s) =>
@@ -134,7 +146,13 @@ function bars(t) {
     ).join("") + "</div></div>"
 }
 
+// Set from each status: false unless the service runs with DASHBOARD_SHOW_ROWS=true.
+let rowPreviews = false
+const previewsOff = "<div class=\"empty\" data-row-previews=\"off\">row previews are off " +
+  "(start the service with DASHBOARD_SHOW_ROWS=true to show the newest rows, card numbers masked)</div>"
+
 function rowsTable(rows, limit) {
+  if (!rowPreviews) return previewsOff
   if (!rows.length) return "<div class=\"empty\">no rows yet</div>"
   const cols = [...new Set(rows.flatMap((r) => Object.keys(r)))].slice(0, 9)
   return "<div class=\"scroll\"><table><thead><tr>" + cols.map((c) => "<th>" + esc(c) + "</th>").join("") +
@@ -277,8 +295,17 @@ function kafkaCard(k) {
 
 async function tick() {
   try {
-    const res = await fetch("/api/status", { cache: "no-store" })
+    const res = await fetch("/api/status", { cache: "no-store", headers: apiHeaders })
+    if (res.status === 401) {
+      const ready = document.getElementById("ready")
+      ready.className = "pill bad"
+      ready.textContent = "unauthorized"
+      document.getElementById("reasons").textContent =
+        "this service needs its DASHBOARD_TOKEN: open the dashboard as /?token=<token>"
+      return
+    }
     const s = await res.json()
+    rowPreviews = s.rowPreviews === true
     const r = s.readiness
     const ready = document.getElementById("ready")
     ready.className = "pill " + (r.ready ? "ok" : "bad")

@@ -17,8 +17,11 @@ export const freePort = (): Promise<number> =>
     })
   })
 
-export const getText = async (url: string): Promise<{ status: number; body: string }> => {
-  const res = await fetch(url, { signal: AbortSignal.timeout(5_000) })
+export const getText = async (
+  url: string,
+  headers: Record<string, string> = {}
+): Promise<{ status: number; body: string }> => {
+  const res = await fetch(url, { headers, signal: AbortSignal.timeout(5_000) })
   return { status: res.status, body: await res.text() }
 }
 
