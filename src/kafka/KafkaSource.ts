@@ -78,7 +78,7 @@ export const KafkaConnections = Context.Reference<Set<SourceConnection>>(
 )
 
 export interface Subscription {
-  /** The consumer's link to the brokers (kafkajs only; undefined for the in-memory broker). */
+  /** The consumer's link to the brokers (real clients; undefined for the in-memory broker). */
   readonly connection?: SourceConnection | undefined
   /** Assignment changes and per-partition batches, in order. Auto-commit is off. */
   readonly events: Stream.Stream<SourceEvent, KafkaError>

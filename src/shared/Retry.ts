@@ -14,10 +14,6 @@ export type Classifier<E> = (error: E) => FailureKind
 /** For failures that are all transport failures (a produce to Kafka, a commit). */
 export const allTransient: Classifier<unknown> = () => "transient"
 
-/** For errors that carry their own verdict (`CassandraError`, `PostgresSinkError`, ...). */
-export const byTransientFlag: Classifier<{ readonly transient: boolean }> = (e) =>
-  e.transient ? "transient" : "permanent"
-
 /**
  * Delays between attempts: exponential from 200 ms, capped at 5 s, each delay jittered by ±20 % so
  * that replicas retrying the same outage do not hit the recovering service in lockstep.

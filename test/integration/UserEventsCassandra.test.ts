@@ -10,6 +10,7 @@ import { UserEventsSimulator } from "../../src/simulator/UserEventsSimulator.ts"
 import { CassandraClient } from "../../src/sinks/cassandra/CassandraClient.ts"
 import { configuredTable, UserEventsSink } from "../../src/sinks/cassandra/UserEventsSink.ts"
 import { readAllUserEvents, readUserDay } from "../../src/sinks/cassandra/UserEventsTable.ts"
+import { readTopic } from "../support/FeatureGroupTopic.ts"
 import { ensureCassandra, testUserEventsSettings } from "../support/LocalCassandra.ts"
 import { realKafkaLayer } from "../support/TestKafka.ts"
 
@@ -44,6 +45,42 @@ const sameMillisecond = [1, 2, 3].map((n) => ({
 }))
 
 describe("user-events into real Cassandra from real Kafka", () => {
+  it.live(
+    "an event Cassandra refuses (a clustering key over 64 KiB) is dead-lettered; every other event is stored",
+    () =>
+      Effect.gen(function*() {
+        const settings = testUserEventsSettings()
+        yield* (yield* KafkaAdmin).createTopics([{ topic: settings.topic, partitions: 1 }])
+        const good = new UserEventsSimulator(9, 0, 5).batch(200, Date.UTC(2024, 4, 1, 12))
+        const huge = {
+          ...JSON.parse(good[0]!.value),
+          event_id: "00000000-0000-4000-8000-0000000000ff",
+          event_type: "x".repeat(70_000)
+        }
+        const input = [...good.slice(0, 100), { key: USER, value: JSON.stringify(huge) }, ...good.slice(100)]
+        yield* (yield* KafkaSink).send(input.map((r) => ({ topic: settings.topic, key: r.key, value: r.value })))
+        const fiber = yield* runUserEventsPipeline(settings).pipe(
+          Effect.provide(UserEventsSink.layer(settings)),
+          Effect.forkChild
+        )
+        const dead = yield* readTopic(`${settings.topic}.dlq`, (rs) => rs.length >= 1)
+        const rows = yield* awaitRows(settings, good.length)
+        yield* Effect.sleep("1 second")
+        assert.isUndefined(fiber.pollUnsafe(), "the pipeline is still running")
+        yield* Fiber.interrupt(fiber)
+        assert.deepStrictEqual(dead.map((r) => JSON.parse(r.value!.toString()).event_id), [huge.event_id])
+        assert.include(dead[0]!.headers["tributary.error.reason"]?.toString(), "rejected by the sink")
+        assert.strictEqual(rows.length, good.length)
+      }).pipe(Effect.provide(
+        Layer.mergeAll(
+          realKafkaLayer(),
+          PipelineRegistry.layer,
+          CassandraClient.layer(testUserEventsSettings().cassandra)
+        )
+      )),
+    180_000
+  )
+
   it.live(
     "every event is readable by (user_id, bucket_date) newest first; none lost; the seed key and hour buckets too",
     () =>

@@ -5,8 +5,8 @@ import { PipelineRegistry } from "../../observability/PipelineStats.ts"
 import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
 import { statelessJob } from "../../runner/Job.ts"
 import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
-import { byTransientFlag } from "../../shared/Retry.ts"
 import { UserEventsSimulator } from "../../simulator/UserEventsSimulator.ts"
+import { classifyCassandraError } from "../../sinks/cassandra/CassandraError.ts"
 import { InMemoryUserEvents } from "../../sinks/cassandra/InMemoryUserEvents.ts"
 import { UserEventsSink } from "../../sinks/cassandra/UserEventsSink.ts"
 
@@ -40,9 +40,9 @@ export const userEventsPipeline = definePipeline({
         output: {
           _tag: "AtLeastOnce",
           concurrency: 2,
-          // Transient failures are retried; what is left (bad CQL, wrong table) would fail the same way
-          // forever, so the pipeline stops with the batch uncommitted: a fixed restart replays it.
-          classify: byTransientFlag,
+          // Transient failures are retried; a row Cassandra refuses is dead-lettered; what is left (bad
+          // CQL, wrong table) would fail the same way forever: the pipeline stops with the batch uncommitted.
+          classify: classifyCassandraError,
           write: (rows) =>
             sink.write(rows).pipe(
               Effect.andThen(stats.tallyAll("events per type", rows, (r) => r.event_type)),

@@ -1,5 +1,6 @@
 import cassandra from "cassandra-driver"
 import { Schema } from "effect"
+import type { FailureKind } from "../../shared/Retry.ts"
 
 /**
  * A failed Cassandra request. `transient` ones (timeouts, unavailable replicas, no host reachable,
@@ -42,6 +43,18 @@ export const isTransient = (cause: unknown): boolean => {
   // The driver's encoder throws TypeError for a value of the wrong type: a bug, not an outage.
   if (cause instanceof TypeError) return false
   return true
+}
+
+/**
+ * For the runner: retry transient failures; an `Invalid` answer to an insert (a key over 64 KiB, a value
+ * the column cannot take) is the data at fault — its record is dead-lettered; anything else permanent
+ * (bad CQL, authorization) stops the pipeline.
+ */
+export const classifyCassandraError = (error: CassandraError): FailureKind => {
+  if (error.transient) return "transient"
+  return error.cause instanceof cassandra.errors.ResponseError && error.cause.code === codes.invalid
+    ? "rejected"
+    : "permanent"
 }
 
 export const cassandraError = (operation: string) => (cause: unknown): CassandraError =>
