@@ -146,6 +146,7 @@ describe("static membership (KAFKA_GROUP_INSTANCE_ID) with the @platformatic/kaf
         const service = startService(
           ["run", "transactions"],
           transactionsServiceEnv(kafkaBootstrap(), hw, uniqueName("static-kafkajs"), uniqueName("g"), {
+            KAFKA_CLIENT: "kafkajs",
             KAFKA_GROUP_INSTANCE_ID: "pod-0"
           })
         )
