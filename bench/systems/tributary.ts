@@ -16,9 +16,9 @@ import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
-import { kafkaSinkLayer } from "../../src/kafka/KafkaLayer.ts"
+import { kafkaSinkLayer, kafkaSourceLayer } from "../../src/kafka/KafkaLayer.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
-import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
+import type { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../../src/observability/PipelineStats.ts"
 import {
   decodeCardTransactions,
@@ -138,11 +138,13 @@ const pipelineFor = (
 
 const statsName = config.pipeline === "transactions" ? "transactions" : "card-aggregates"
 
-const kafkaLayer = Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
+// One client for consuming and plain produces (transactions and admin stay on kafkajs), as KAFKA_CLIENT does.
+const kafkaLayer = Layer.mergeAll(kafkaSourceLayer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
   Layer.provideMerge(KafkaClient.layer),
   Layer.provideMerge(KafkaConfig.layerWith({
     brokers: [config.bootstrap],
     clientId: "tributary-bench",
+    client: config.producerClient ?? "kafkajs",
     producerClient: config.producerClient ?? "kafkajs"
   }))
 )

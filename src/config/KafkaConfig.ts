@@ -54,8 +54,15 @@ const brokerList = Config.String("KAFKA_BOOTSTRAP_SERVERS").pipe(
   Config.map((s) => s.split(",").map((b) => b.trim()).filter((b) => b.length > 0))
 )
 
+/**
+ * @platformatic/kafka by default: it passes the same suite (crash, restart, scale-out, exactly-once)
+ * and consumes an order of magnitude faster here; it also does static membership. kafkajs stays
+ * supported (KAFKA_CLIENT=kafkajs).
+ */
+export const defaultKafkaClient = "platformatic" as const
+
 const clientConfig = Config.Literals(["kafkajs", "platformatic"], "KAFKA_CLIENT").pipe(
-  Config.withDefault("kafkajs" as const)
+  Config.withDefault<KafkaSettings["client"]>(defaultKafkaClient)
 )
 
 /**
@@ -137,11 +144,11 @@ export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("
         maxBufferedRecords: 10_000,
         maxBytesPerPartition: 4 * 1024 * 1024,
         partitionsConsumedConcurrently: 2,
-        client: "kafkajs",
+        client: defaultKafkaClient,
         groupInstanceId: Option.none(),
         ...settings,
         // As with the variables: the producer follows the client unless named.
-        producerClient: settings.producerClient ?? settings.client ?? "kafkajs",
+        producerClient: settings.producerClient ?? settings.client ?? defaultKafkaClient,
         brokers: Option.some(settings.brokers)
       })
     )

@@ -7,23 +7,21 @@ import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { settingsFrom } from "../support/TestSettings.ts"
 
 describe("KafkaConfig: client selection and static membership", () => {
-  it("kafkajs (the default client) with KAFKA_GROUP_INSTANCE_ID: start-up fails with one line naming the variable", () => {
+  it("kafkajs with KAFKA_GROUP_INSTANCE_ID: start-up fails with one line naming the variable", () => {
     assert.throws(
-      () => settingsFrom(kafkaSettings, { KAFKA_GROUP_INSTANCE_ID: "pod-0" }),
+      () => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "kafkajs", KAFKA_GROUP_INSTANCE_ID: "pod-0" }),
       "settingsFrom: Invalid configuration: KAFKA_GROUP_INSTANCE_ID: kafkajs cannot do static membership; " +
         "set KAFKA_CLIENT=platformatic or unset this variable"
     )
-    assert.throws(
-      () => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "kafkajs", KAFKA_GROUP_INSTANCE_ID: "pod-0" }),
-      /KAFKA_GROUP_INSTANCE_ID: kafkajs cannot do static membership/
-    )
   })
 
-  it("platformatic takes the id; without it nothing changes", () => {
+  it("platformatic (the default client) takes the id; without it nothing changes", () => {
     const withId = settingsFrom(kafkaSettings, { KAFKA_CLIENT: "platformatic", KAFKA_GROUP_INSTANCE_ID: "pod-0" })
     assert.deepStrictEqual([withId.client, withId.groupInstanceId], ["platformatic", Option.some("pod-0")])
     const plain = settingsFrom(kafkaSettings, {})
-    assert.deepStrictEqual([plain.client, plain.groupInstanceId], ["kafkajs", Option.none()])
+    assert.deepStrictEqual([plain.client, plain.groupInstanceId], ["platformatic", Option.none()])
+    const defaulted = settingsFrom(kafkaSettings, { KAFKA_GROUP_INSTANCE_ID: "pod-0" })
+    assert.deepStrictEqual([defaulted.client, defaulted.groupInstanceId], ["platformatic", Option.some("pod-0")])
     assert.throws(
       () => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "platformatic", KAFKA_GROUP_INSTANCE_ID: "pod 0" }),
       /KAFKA_GROUP_INSTANCE_ID/
@@ -39,7 +37,8 @@ describe("KafkaConfig: client selection and static membership", () => {
   it("KAFKA_PRODUCER_CLIENT defaults to KAFKA_CLIENT and can still be set on its own", () => {
     const producer = (env: Record<string, string>) =>
       Effect.runSync(producerClientConfig.parse(ConfigProvider.fromEnv({ env })))
-    assert.strictEqual(producer({}), "kafkajs")
+    assert.strictEqual(producer({}), "platformatic")
+    assert.strictEqual(producer({ KAFKA_CLIENT: "kafkajs" }), "kafkajs")
     assert.strictEqual(producer({ KAFKA_CLIENT: "platformatic" }), "platformatic")
     assert.strictEqual(producer({ KAFKA_CLIENT: "platformatic", KAFKA_PRODUCER_CLIENT: "kafkajs" }), "kafkajs")
     assert.strictEqual(producer({ KAFKA_PRODUCER_CLIENT: "platformatic" }), "platformatic")
@@ -49,7 +48,9 @@ describe("KafkaConfig: client selection and static membership", () => {
     Effect.gen(function*() {
       const layer = kafkaSourceLayer.pipe(
         Layer.provideMerge(KafkaClient.layer),
-        Layer.provideMerge(KafkaConfig.layerWith({ brokers: ["127.0.0.1:1"], groupInstanceId: Option.some("pod-0") }))
+        Layer.provideMerge(
+          KafkaConfig.layerWith({ brokers: ["127.0.0.1:1"], client: "kafkajs", groupInstanceId: Option.some("pod-0") })
+        )
       )
       const error = yield* KafkaSource.pipe(Effect.asVoid, Effect.provide(layer), Effect.flip)
       assert.match(error.message, /^KAFKA_GROUP_INSTANCE_ID: kafkajs cannot do static membership/)
