@@ -27,6 +27,7 @@ export interface KafkaSettings {
   readonly requestTimeoutMs: number
   /** Upper bound on records fetched but not yet taken by the pipeline (back-pressure). */
   readonly maxBufferedRecords: number
+  readonly maxBufferedBytes: number
   readonly maxBytesPerPartition: number
   readonly partitionsConsumedConcurrently: number
   /** The client behind plain produces (default: `client`): kafkajs or @platformatic/kafka (faster; see PlatformaticSink). */
@@ -116,6 +117,8 @@ const baseSettings = Config.all({
   connectionTimeoutMs: Config.Int("KAFKA_CONNECTION_TIMEOUT_MS").pipe(Config.withDefault(10_000)),
   requestTimeoutMs: Config.Int("KAFKA_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
   maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(10_000)),
+  // Sized for a small container: with up to two batches in flight behind it, about 3× this is held.
+  maxBufferedBytes: Config.Int("KAFKA_MAX_BUFFERED_BYTES").pipe(Config.withDefault(64 * 1024 * 1024)),
   maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
   partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2)),
   producerClient: producerClientConfig,
@@ -142,6 +145,7 @@ export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("
         connectionTimeoutMs: 10_000,
         requestTimeoutMs: 30_000,
         maxBufferedRecords: 10_000,
+        maxBufferedBytes: 64 * 1024 * 1024,
         maxBytesPerPartition: 4 * 1024 * 1024,
         partitionsConsumedConcurrently: 2,
         client: defaultKafkaClient,

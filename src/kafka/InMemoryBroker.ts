@@ -132,7 +132,7 @@ export class BrokerState {
     // oxlint-disable-next-line typescript/no-this-alias -- the generator needs the broker, not its own `this`
     const self = this
     return Effect.gen(function*() {
-      const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? 10_000)
+      const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? 10_000, options.maxBufferedBytes)
       const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
       const member: Member = {
         id: self.nextMemberId++,
@@ -164,7 +164,8 @@ export class BrokerState {
         events: buffer.events,
         commit: (offsets: ReadonlyArray<CommitOffset>) =>
           Effect.sync(() => self.commit(options.groupId, offsets, member)),
-        bufferedRecords: Effect.sync(() => buffer.gate.size)
+        bufferedRecords: Effect.sync(() => buffer.gate.size),
+        bufferedBytes: Effect.sync(() => buffer.bytes.size)
       }
     })
   }

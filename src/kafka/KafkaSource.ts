@@ -13,6 +13,8 @@ export interface SubscribeOptions {
   readonly fromBeginning?: boolean | undefined
   /** Overrides KAFKA_MAX_BUFFERED_RECORDS for this subscription. */
   readonly maxBufferedRecords?: number | undefined
+  /** Overrides KAFKA_MAX_BUFFERED_BYTES for this subscription. */
+  readonly maxBufferedBytes?: number | undefined
   /** Overrides KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY for this subscription. */
   readonly partitionsConsumedConcurrently?: number | undefined
   /**
@@ -86,6 +88,8 @@ export interface Subscription {
   readonly commit: (offsets: ReadonlyArray<CommitOffset>) => Effect.Effect<void, KafkaError>
   /** Records fetched but not yet taken from `events`: the back-pressure bound applies to this number. */
   readonly bufferedRecords: Effect.Effect<number>
+  /** Bytes of keys and values of those records (bounded too). */
+  readonly bufferedBytes: Effect.Effect<number>
 }
 
 /** Consumes topics as a member of a consumer group. */
@@ -99,7 +103,10 @@ export class KafkaSource extends Context.Service<KafkaSource, {
       const settings = yield* KafkaConfig
 
       const subscribe = Effect.fn("KafkaSource.subscribe")(function*(options: SubscribeOptions) {
-        const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? settings.maxBufferedRecords)
+        const buffer = yield* SubscriptionBuffer.make(
+          options.maxBufferedRecords ?? settings.maxBufferedRecords,
+          options.maxBufferedBytes ?? settings.maxBufferedBytes
+        )
         const runPromise = Effect.runPromiseWith(yield* Effect.context<never>())
         const admin = yield* Effect.acquireRelease(
           Effect.tryPromise({
@@ -224,7 +231,13 @@ export class KafkaSource extends Context.Service<KafkaSource, {
           })
         }
 
-        return { events: buffer.events, commit, bufferedRecords: Effect.sync(() => buffer.gate.size), connection }
+        return {
+          events: buffer.events,
+          commit,
+          bufferedRecords: Effect.sync(() => buffer.gate.size),
+          bufferedBytes: Effect.sync(() => buffer.bytes.size),
+          connection
+        }
       })
 
       return KafkaSource.of({ subscribe })

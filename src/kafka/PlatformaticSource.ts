@@ -68,7 +68,10 @@ export const platformaticSourceLayer = Layer.effect(
     const connection$ = connectionOptions(client, settings)
 
     const subscribe = Effect.fn("PlatformaticSource.subscribe")(function*(options: SubscribeOptions) {
-      const buffer = yield* SubscriptionBuffer.make(options.maxBufferedRecords ?? settings.maxBufferedRecords)
+      const buffer = yield* SubscriptionBuffer.make(
+        options.maxBufferedRecords ?? settings.maxBufferedRecords,
+        options.maxBufferedBytes ?? settings.maxBufferedBytes
+      )
       const context = yield* Effect.context<never>()
       const runPromise = Effect.runPromiseWith(context)
       const clock = yield* Clock.Clock
@@ -341,7 +344,13 @@ export const platformaticSourceLayer = Layer.effect(
         }).pipe(Effect.asVoid)
       }
 
-      return { events: buffer.events, commit, bufferedRecords: Effect.sync(() => buffer.gate.size), connection }
+      return {
+        events: buffer.events,
+        commit,
+        bufferedRecords: Effect.sync(() => buffer.gate.size),
+        bufferedBytes: Effect.sync(() => buffer.bytes.size),
+        connection
+      }
     })
 
     return KafkaSource.of({ subscribe })

@@ -2,6 +2,7 @@ import { Cause, Effect, Queue, Stream } from "effect"
 import type { KafkaError } from "./KafkaError.ts"
 import {
   type AssignedPartition,
+  type KafkaRecord,
   partitionKey,
   type RecordBatch,
   type SourceEvent,
@@ -15,7 +16,8 @@ import { RecordGate } from "./RecordGate.ts"
  * - order: assignment changes and batches come out in the order they happened;
  * - no stale data: a batch fetched under an assignment that has since been revoked is dropped, because
  *   the consumer restarts that partition from the committed offset anyway;
- * - bounded memory: at most `maxBufferedRecords` records wait between the consumer and the pipeline.
+ * - bounded memory: at most `maxBufferedRecords` records, and at most `maxBufferedBytes` bytes of keys and
+ *   values, wait between the consumer and the pipeline (a count alone is GBs when records are 100 KB+).
  */
 export class SubscriptionBuffer {
   private readonly epochs = new Map<string, number>()
@@ -23,17 +25,24 @@ export class SubscriptionBuffer {
   /** Where each assigned partition starts: records before it (fetched before a seek) are dropped. */
   private readonly startOffsets = new Map<string, bigint>()
   readonly gate: RecordGate
+  /** The same bound in bytes (keys + values). */
+  readonly bytes: RecordGate
   readonly queue: Queue.Queue<SourceEvent | StampedBatch, KafkaError | Cause.Done>
 
-  private constructor(queue: Queue.Queue<SourceEvent | StampedBatch, KafkaError | Cause.Done>, maxBuffered: number) {
+  private constructor(
+    queue: Queue.Queue<SourceEvent | StampedBatch, KafkaError | Cause.Done>,
+    maxBuffered: number,
+    maxBytes: number
+  ) {
     this.queue = queue
     this.gate = new RecordGate(maxBuffered)
+    this.bytes = new RecordGate(maxBytes)
   }
 
-  static make = (maxBufferedRecords: number) =>
+  static make = (maxBufferedRecords: number, maxBufferedBytes = Number.POSITIVE_INFINITY) =>
     Effect.map(
       Queue.unbounded<SourceEvent | StampedBatch, KafkaError | Cause.Done>(),
-      (q) => new SubscriptionBuffer(q, maxBufferedRecords)
+      (q) => new SubscriptionBuffer(q, maxBufferedRecords, maxBufferedBytes)
     )
 
   epochOf(tp: TopicPartition): number {
@@ -75,11 +84,12 @@ export class SubscriptionBuffer {
    * batch that waited across a rebalance is recognised as stale. Returns false if it was not delivered.
    */
   async offer(batch: RecordBatch, epoch: number, whileWaiting?: () => Promise<void>): Promise<boolean> {
-    // A fetch larger than the bound is handed over in slices, so the bound holds strictly.
-    if (batch.records.length > this.gate.max) {
-      for (let i = 0; i < batch.records.length; i += this.gate.max) {
-        const slice = { ...batch, records: batch.records.slice(i, i + this.gate.max) }
-        if (!(await this.offer(slice, epoch, whileWaiting))) return false
+    // A fetch larger than either bound is handed over in slices, so the bounds hold strictly (a single
+    // record larger than the byte bound goes alone).
+    const size = bytesOf(batch.records)
+    if (batch.records.length > this.gate.max || size > this.bytes.max) {
+      for (const records of slices(batch.records, this.gate.max, this.bytes.max)) {
+        if (!(await this.offer({ ...batch, records }, epoch, whileWaiting))) return false
       }
       return true
     }
@@ -88,23 +98,30 @@ export class SubscriptionBuffer {
       batch = { ...batch, records: batch.records.filter((r) => BigInt(r.offset) >= start) }
     }
     if (batch.records.length === 0 || epoch !== this.epochOf(batch)) return false
-    const admitted = await this.gate.acquire(batch.records.length, whileWaiting)
-    if (!admitted) return false
-    if (epoch !== this.epochOf(batch)) {
+    const kept = batch.records.length === 0 ? 0 : bytesOf(batch.records)
+    if (!(await this.gate.acquire(batch.records.length, whileWaiting))) return false
+    if (!(await this.bytes.acquire(kept, whileWaiting))) {
       this.gate.release(batch.records.length)
       return false
     }
-    Queue.offerUnsafe(this.queue, { ...batch, epoch })
+    if (epoch !== this.epochOf(batch)) {
+      this.gate.release(batch.records.length)
+      this.bytes.release(kept)
+      return false
+    }
+    Queue.offerUnsafe(this.queue, { ...batch, epoch, bytes: kept })
     return true
   }
 
   fail(error: KafkaError): void {
     this.gate.close()
+    this.bytes.close()
     Queue.failCauseUnsafe(this.queue, Cause.fail(error))
   }
 
   close(): void {
     this.gate.close()
+    this.bytes.close()
     Queue.endUnsafe(this.queue)
   }
 
@@ -114,6 +131,7 @@ export class SubscriptionBuffer {
       Stream.filter((event): event is SourceEvent => {
         if (event._tag !== "Batch") return true
         this.gate.release(event.records.length)
+        this.bytes.release((event as StampedBatch).bytes)
         return (event as StampedBatch).epoch === this.epochOf(event)
       })
     )
@@ -122,4 +140,28 @@ export class SubscriptionBuffer {
 
 interface StampedBatch extends RecordBatch {
   readonly epoch: number
+  /** What it holds of the byte bound. */
+  readonly bytes: number
+}
+
+const bytesOf = (records: ReadonlyArray<KafkaRecord>): number => {
+  let n = 0
+  for (const r of records) n += (r.key?.length ?? 0) + (r.value?.length ?? 0)
+  return n
+}
+
+/** Consecutive runs of records within both bounds. */
+function* slices(records: ReadonlyArray<KafkaRecord>, maxRecords: number, maxBytes: number) {
+  let start = 0
+  let bytes = 0
+  for (let i = 0; i < records.length; i++) {
+    const size = (records[i]!.key?.length ?? 0) + (records[i]!.value?.length ?? 0)
+    if (i > start && (i - start >= maxRecords || bytes + size > maxBytes)) {
+      yield records.slice(start, i)
+      start = i
+      bytes = 0
+    }
+    bytes += size
+  }
+  if (start < records.length) yield records.slice(start)
 }

@@ -137,6 +137,35 @@ export const kafkaContract = (
         assert.isAtMost(max, bound)
       }).pipe(Effect.scoped, Effect.provide(layer({ maxBufferedRecords: 500 }))), 120_000)
 
+    it.live("large records: the bytes buffered in the process stay under the byte bound", () =>
+      Effect.gen(function*() {
+        const topic = uniqueName("large")
+        const bound = 200_000
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
+        // 20 KB values: the record bound (10,000) alone would let 200 MB wait.
+        const sink = yield* KafkaSink
+        for (let start = 0; start < 400; start += 100) {
+          yield* sink.send(Array.from({ length: 100 }, (_, i) => ({
+            topic,
+            key: `k${start + i}`,
+            value: String(start + i).padEnd(20_000, ".")
+          })))
+        }
+        const source = yield* KafkaSource
+        const sub = yield* source.subscribe({
+          groupId: uniqueName("large-group"),
+          topics: [topic],
+          maxBufferedBytes: bound
+        })
+        const peak = yield* Ref.make(0)
+        const sample = Effect.flatMap(sub.bufferedBytes, (n) => Ref.update(peak, (p) => Math.max(p, n)))
+        const records = yield* takeRecords(sub, 300, Effect.andThen(Effect.sleep("10 millis"), sample))
+        assert.strictEqual(records.length, 300)
+        const max = yield* Ref.get(peak)
+        assert.isAbove(max, 0, "the consumer did fetch ahead")
+        assert.isAtMost(max, bound)
+      }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
+
     it.live("a transaction writes records and commits the consumed offsets together", () =>
       Effect.gen(function*() {
         const input = uniqueName("tx-in")
