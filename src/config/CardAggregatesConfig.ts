@@ -1,4 +1,5 @@
 import { Config, Option } from "effect"
+import { booleanAnyCase } from "./AnyCase.ts"
 import { sourceSettings } from "./PipelineConfig.ts"
 
 /**
@@ -23,7 +24,7 @@ export const cardAggregatesSettings = Config.all({
   idleTimeoutSeconds: Config.Number("IDLE_TIMEOUT_SECONDS").pipe(Config.withDefault(300)),
   allowedLatenessSeconds: Config.Number("ALLOWED_LATENESS_SECONDS").pipe(Config.withDefault(0)),
   /** Emit `num_trans_per_10m = 0` once in the window after a card's activity stops. */
-  emitEmptyWindows: Config.Boolean("EMIT_EMPTY_WINDOWS").pipe(Config.withDefault(true)),
+  emitEmptyWindows: booleanAnyCase("EMIT_EMPTY_WINDOWS").pipe(Config.withDefault(true)),
   /** Records later than the allowed lateness are always counted; with this set they are also produced here. */
   lateRecordsTopic: Config.option(Config.String("LATE_RECORDS_TOPIC")).pipe(
     Config.map((o) => Option.filter(o, (s) => s.trim().length > 0))
@@ -32,7 +33,7 @@ export const cardAggregatesSettings = Config.all({
    * Adds `window_start` (bigint, the event-time feature) to the feature group. Off by default: the
    * seed's feature group has only `cc_num` and the three aggregates (see CardAggregateRow).
    */
-  windowStartFeature: Config.Boolean("CARD_WINDOW_START_FEATURE").pipe(Config.withDefault(false))
+  windowStartFeature: booleanAnyCase("CARD_WINDOW_START_FEATURE").pipe(Config.withDefault(false))
 })
 export type CardAggregatesSettings = Config.Success<typeof cardAggregatesSettings>
 

@@ -1,4 +1,5 @@
 import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { booleanAnyCase, literalsAnyCase } from "./AnyCase.ts"
 
 /** How to reach one Hopsworks project over REST (and, through it, its Kafka). */
 export interface HopsworksSettings {
@@ -43,18 +44,18 @@ export const hopsworksSettings: Config.Config<Option.Option<HopsworksSettings>> 
       ? Config.succeed(Option.none<HopsworksSettings>())
       : Config.all({
         port: Config.Port("HOPSWORKS_PORT").pipe(Config.withDefault(defaults.port)),
-        scheme: Config.Literals(["https", "http"], "HOPSWORKS_SCHEME").pipe(Config.withDefault(defaults.scheme)),
+        scheme: literalsAnyCase(["https", "http"], "HOPSWORKS_SCHEME").pipe(Config.withDefault(defaults.scheme)),
         project: Config.String("HOPSWORKS_PROJECT").pipe(Config.map((s) => s.trim())),
         apiKey: Config.Redacted("HOPSWORKS_API_KEY").pipe(
           Config.map((k) => Redacted.make(Redacted.value(k).trim(), { label: "HOPSWORKS_API_KEY" }))
         ),
-        hostnameVerification: Config.Boolean("HOPSWORKS_HOSTNAME_VERIFICATION").pipe(
+        hostnameVerification: booleanAnyCase("HOPSWORKS_HOSTNAME_VERIFICATION").pipe(
           Config.withDefault(defaults.hostnameVerification)
         ),
         requestTimeoutMs: Config.Int("HOPSWORKS_REQUEST_TIMEOUT_MS").pipe(
           Config.withDefault(defaults.requestTimeoutMs)
         ),
-        kafkaInternal: Config.Boolean("HOPSWORKS_KAFKA_INTERNAL").pipe(Config.withDefault(defaults.kafkaInternal))
+        kafkaInternal: booleanAnyCase("HOPSWORKS_KAFKA_INTERNAL").pipe(Config.withDefault(defaults.kafkaInternal))
       }).pipe(Config.map((rest): Option.Option<HopsworksSettings> => Option.some({ host: host.value, ...rest })))
   )
 )

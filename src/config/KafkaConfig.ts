@@ -1,4 +1,5 @@
 import { Config, Context, Effect, Layer, Option, type Redacted, Schema } from "effect"
+import { booleanAnyCase, literalsAnyCase } from "./AnyCase.ts"
 
 /** Where TLS material comes from: inline PEM text, or a file holding it. */
 export type Pem = { readonly _tag: "Inline"; readonly pem: Redacted.Redacted } | {
@@ -62,7 +63,7 @@ const brokerList = Config.String("KAFKA_BOOTSTRAP_SERVERS").pipe(
  */
 export const defaultKafkaClient = "platformatic" as const
 
-const clientConfig = Config.Literals(["kafkajs", "platformatic"], "KAFKA_CLIENT").pipe(
+const clientConfig = literalsAnyCase(["kafkajs", "platformatic"], "KAFKA_CLIENT").pipe(
   Config.withDefault<KafkaSettings["client"]>(defaultKafkaClient)
 )
 
@@ -71,7 +72,7 @@ const clientConfig = Config.Literals(["kafkajs", "platformatic"], "KAFKA_CLIENT"
  * Kafka cluster Hopsworks names.
  */
 export const producerClientConfig = Config.option(
-  Config.Literals(["kafkajs", "platformatic"], "KAFKA_PRODUCER_CLIENT")
+  literalsAnyCase(["kafkajs", "platformatic"], "KAFKA_PRODUCER_CLIENT")
 ).pipe(Config.flatMap(Option.match({ onNone: () => clientConfig, onSome: (c) => Config.succeed(c) })))
 
 /** Asking kafkajs for static membership fails here, so start-up stops with one line naming the variable. */
@@ -98,19 +99,19 @@ const baseSettings = Config.all({
   brokers: Config.option(brokerList),
   clientId: Config.String("KAFKA_CLIENT_ID").pipe(Config.withDefault("tributary")),
   ssl: Config.all({
-    enabled: Config.Boolean("KAFKA_SSL").pipe(Config.withDefault(false)),
+    enabled: booleanAnyCase("KAFKA_SSL").pipe(Config.withDefault(false)),
     ca: pem("KAFKA_SSL_CA"),
     cert: pem("KAFKA_SSL_CERT"),
     key: pem("KAFKA_SSL_KEY"),
-    rejectUnauthorized: Config.Boolean("KAFKA_SSL_REJECT_UNAUTHORIZED").pipe(Config.withDefault(true)),
-    verifyHostname: Config.Boolean("KAFKA_SSL_VERIFY_HOSTNAME").pipe(Config.withDefault(true))
+    rejectUnauthorized: booleanAnyCase("KAFKA_SSL_REJECT_UNAUTHORIZED").pipe(Config.withDefault(true)),
+    verifyHostname: booleanAnyCase("KAFKA_SSL_VERIFY_HOSTNAME").pipe(Config.withDefault(true))
   }).pipe(
     Config.map(({ enabled, ...tls }) =>
       enabled || Option.isSome(tls.ca) || Option.isSome(tls.cert) ? Option.some(tls) : Option.none()
     )
   ),
   sasl: Config.option(Config.all({
-    mechanism: Config.Literals(["plain", "scram-sha-256", "scram-sha-512"], "KAFKA_SASL_MECHANISM"),
+    mechanism: literalsAnyCase(["plain", "scram-sha-256", "scram-sha-512"], "KAFKA_SASL_MECHANISM"),
     username: Config.String("KAFKA_SASL_USERNAME"),
     password: Config.Redacted("KAFKA_SASL_PASSWORD")
   })),

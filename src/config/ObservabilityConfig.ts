@@ -1,4 +1,5 @@
-import { Config, Option, Redacted, Schema, SchemaTransformation } from "effect"
+import { Config, Option, Redacted, Schema } from "effect"
+import { booleanAnyCase } from "./AnyCase.ts"
 
 /** The metrics / health / dashboard HTTP server of `run`, and what "ready" means. */
 export interface ObservabilitySettings {
@@ -27,19 +28,6 @@ export interface ObservabilitySettings {
   readonly token: Option.Option<Redacted.Redacted<string>>
 }
 
-/** `true` or `false` in any case (`TRUE`, `False`, ...); anything else is a configuration error. */
-const TrueOrFalse = Schema.String.check(
-  Schema.isPattern(/^\s*(true|false)\s*$/i, { message: "Expected true or false" })
-).pipe(
-  Schema.decodeTo(
-    Schema.Boolean,
-    SchemaTransformation.transform({
-      decode: (s) => s.trim().toLowerCase() === "true",
-      encode: (b) => (b ? "true" : "false")
-    })
-  )
-)
-
 export const observabilitySettings: Config.Config<ObservabilitySettings> = Config.all({
   /** 0 = any free port (the chosen one is logged): for several processes on one machine. */
   port: Config.schema(Schema.Int.check(Schema.isBetween({ minimum: 0, maximum: 65_535 })), "METRICS_PORT").pipe(
@@ -52,7 +40,7 @@ export const observabilitySettings: Config.Config<ObservabilitySettings> = Confi
     Config.map((s) => s * 1000)
   ),
   lagPollIntervalMs: Config.Int("LAG_POLL_INTERVAL_MS").pipe(Config.withDefault(5000)),
-  showRows: Config.schema(TrueOrFalse, "DASHBOARD_SHOW_ROWS").pipe(Config.withDefault(false)),
+  showRows: booleanAnyCase("DASHBOARD_SHOW_ROWS").pipe(Config.withDefault(false)),
   /** An empty DASHBOARD_TOKEN (e.g. `DASHBOARD_TOKEN=` copied from a template) means no token. */
   token: Config.option(Config.Redacted("DASHBOARD_TOKEN")).pipe(
     Config.map(Option.filter((t) => Redacted.value(t).trim() !== "")),

@@ -1,4 +1,5 @@
 import { Config } from "effect"
+import { literalsAnyCase } from "./AnyCase.ts"
 
 export type DeadLetterPolicy = "dead-letter" | "drop" | "fail"
 
@@ -7,7 +8,7 @@ export const deadLetterMaxBytes = 900_000
 
 /** What happens to malformed input. Shared by every pipeline. */
 export const deadLetterSettings = Config.all({
-  policy: Config.Literals(["dead-letter", "drop", "fail"], "DEAD_LETTER_POLICY").pipe(
+  policy: literalsAnyCase(["dead-letter", "drop", "fail"], "DEAD_LETTER_POLICY").pipe(
     Config.withDefault<DeadLetterPolicy>("dead-letter")
   ),
   /** Overrides `<source topic>.dlq`. */

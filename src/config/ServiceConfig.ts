@@ -1,4 +1,5 @@
 import { Config } from "effect"
+import { literalsAnyCase, logLevelAnyCase } from "./AnyCase.ts"
 
 /** Process-level settings of the long-running service. */
 export const serviceSettings = Config.all({
@@ -7,8 +8,8 @@ export const serviceSettings = Config.all({
   /** Partitions of source topics `run` creates when they do not exist. */
   topicPartitions: Config.Int("KAFKA_TOPIC_PARTITIONS").pipe(Config.withDefault(3)),
   replicationFactor: Config.Int("KAFKA_REPLICATION_FACTOR").pipe(Config.withDefault(1)),
-  logFormat: Config.Literals(["pretty", "json"], "LOG_FORMAT").pipe(Config.withDefault<"pretty" | "json">("pretty")),
-  logLevel: Config.LogLevel("LOG_LEVEL").pipe(Config.withDefault("Info" as const))
+  logFormat: literalsAnyCase(["pretty", "json"], "LOG_FORMAT").pipe(Config.withDefault<"pretty" | "json">("pretty")),
+  logLevel: logLevelAnyCase("LOG_LEVEL").pipe(Config.withDefault("Info" as const))
 })
 export type ServiceSettings = Config.Success<typeof serviceSettings>
 

@@ -1,4 +1,5 @@
 import { Config } from "effect"
+import { booleanAnyCase, literalsAnyCase } from "./AnyCase.ts"
 import { sourceSettings } from "./PipelineConfig.ts"
 
 /** Consistency levels a write may ask for (names as in CQL). */
@@ -20,7 +21,7 @@ export const cassandraSettings = Config.all({
   })),
   /** Replication factor `setup cassandra` gives a keyspace it creates (NetworkTopologyStrategy in the local DC). */
   replicationFactor: Config.Int("CASSANDRA_REPLICATION_FACTOR").pipe(Config.withDefault(1)),
-  writeConsistency: Config.Literals(
+  writeConsistency: literalsAnyCase(
     ["ONE", "LOCAL_ONE", "QUORUM", "LOCAL_QUORUM", "EACH_QUORUM", "ALL"],
     "CASSANDRA_WRITE_CONSISTENCY"
   ).pipe(Config.withDefault<WriteConsistency>("LOCAL_QUORUM")),
@@ -35,13 +36,13 @@ export const userEventsSettings = Config.all({
   ...sourceSettings(["USER_EVENTS_TOPIC", "user-events"], ["USER_EVENTS_GROUP_ID", "tributary-user-events"]),
   table: Config.String("USER_EVENTS_TABLE").pipe(Config.withDefault("user_events")),
   /** Partition bucket: `day` (the seed's `bucket_date`) or `hour` (adds `bucket_hour`, against hot partitions). */
-  bucket: Config.Literals(["day", "hour"], "USER_EVENTS_BUCKET").pipe(Config.withDefault<"day" | "hour">("day")),
+  bucket: literalsAnyCase(["day", "hour"], "USER_EVENTS_BUCKET").pipe(Config.withDefault<"day" | "hour">("day")),
   /**
    * True: the seed's exact primary key `((user_id, bucket_date), event_time, event_type)`, which keeps only
    * the last of two events of one type in the same millisecond. False (default): `event_id` is the last
    * clustering column, so no event is lost.
    */
-  seedKey: Config.Boolean("USER_EVENTS_SEED_KEY").pipe(Config.withDefault(false)),
+  seedKey: booleanAnyCase("USER_EVENTS_SEED_KEY").pipe(Config.withDefault(false)),
   /** Partition batches written at once. */
   writeConcurrency: Config.Int("CASSANDRA_WRITE_CONCURRENCY").pipe(Config.withDefault(8)),
   /** Rows per unlogged batch (one partition each); bigger partitions in a Kafka batch are split. */
