@@ -47,21 +47,36 @@ export const makeKafkajsSink: Effect.Effect<
     })
 
   const transactional = Effect.fn("KafkaSink.transactional")(function*(transactionalId: string) {
-    const txProducer = yield* connected(
+    const open = () =>
       kafka.producer({
         transactionalId,
         idempotent: true,
         maxInFlightRequests: 1,
         allowAutoTopicCreation: true,
         createPartitioner: keyPartitioner
-      }),
-      "transactional producer connect"
-    )
+      })
+    let current: Producer | undefined = yield* Effect.tryPromise({
+      try: async () => {
+        const fresh = open()
+        await fresh.connect()
+        return fresh
+      },
+      catch: kafkaError("transactional producer connect")
+    })
+    yield* Effect.addFinalizer(() => Effect.promise(async () => current?.disconnect().catch(() => undefined)))
+
     const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, offsets }) =>
       Effect.tryPromise({
         try: async () => {
-          const tx = await txProducer.transaction()
+          if (current === undefined) {
+            const fresh = open()
+            await fresh.connect()
+            current = fresh
+          }
+          const txProducer = current
+          let tx: Awaited<ReturnType<Producer["transaction"]>> | undefined
           try {
+            tx = await txProducer.transaction()
             for (const chunk of chunksBySize(records)) {
               await tx.sendBatch({ topicMessages: toTopicMessages(chunk), acks: -1 })
             }
@@ -70,7 +85,13 @@ export const makeKafkajsSink: Effect.Effect<
             }
             await tx.commit()
           } catch (error) {
-            await tx.abort().catch(() => undefined)
+            // A failed EndTxn can leave a kafkajs producer in COMMITTING/ABORTING for good, refusing
+            // every later transaction (and its abort or disconnect may never settle): drop it without
+            // waiting long. The next attempt opens a new producer, whose initTransactions fences this
+            // one and aborts whatever it left open.
+            current = undefined
+            if (tx !== undefined) await settleWithin(tx.abort(), 5_000)
+            void txProducer.disconnect().catch(() => undefined)
             throw error
           }
         },
@@ -90,6 +111,16 @@ export class KafkaSink extends Context.Service<KafkaSink, {
   /** kafkajs for everything (the default client). */
   static readonly layer = Layer.effect(KafkaSink, Effect.map(makeKafkajsSink, KafkaSink.of))
 }
+
+/** Waits for `promise` at most `ms` (its outcome is ignored either way). */
+const settleWithin = (promise: Promise<unknown>, ms: number): Promise<void> =>
+  new Promise<void>((resolve) => {
+    const timer = setTimeout(resolve, ms)
+    promise.then(
+      () => (clearTimeout(timer), resolve()),
+      () => (clearTimeout(timer), resolve())
+    )
+  })
 
 const connected = (producer: Producer, operation: string) =>
   Effect.acquireRelease(

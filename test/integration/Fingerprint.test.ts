@@ -16,6 +16,7 @@ import { runFingerprintPipeline } from "../../src/pipelines/fingerprint/Fingerpr
 import { saveFingerprints } from "../../src/pipelines/fingerprint/FingerprintSaver.ts"
 import { SensorSimulator } from "../../src/simulator/SensorSimulator.ts"
 import type { SimulatedRecord as Published } from "../../src/simulator/SimulatedRecord.ts"
+import { extraBroker } from "../support/ExtraBroker.ts"
 import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
 
@@ -308,4 +309,85 @@ describe("fingerprint pipeline on the real broker", () => {
       Effect.provide(realKafkaLayer())
     )
   }, 300_000)
+
+  it.live(
+    "the broker down longer than the producer's retries mid-transaction: the producer is replaced, output resumes, every fingerprint exactly once",
+    () => {
+      const outage = extraBroker("kafka-outage", 29196)
+      const env = names()
+      const seconds = 300
+      const rounds = generate(41, seconds, 0)
+      const expected = reference(rounds.flat(), B + seconds * 1_000)
+      const logs: Array<string> = []
+      const nodeBin = existsSync("node_modules/.bin/node") ? "node_modules/.bin/node" : process.execPath
+      return Effect.gen(function*() {
+        yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            outage.run("reset")
+            outage.run("start")
+          }),
+          () => Effect.sync(() => outage.run("stop"))
+        )
+        const child = yield* Effect.acquireRelease(
+          Effect.sync(() => {
+            const c = spawn(nodeBin, [mainScript, "run", "fingerprint"], {
+              env: {
+                PATH: process.env["PATH"] ?? "",
+                KAFKA_BOOTSTRAP_SERVERS: outage.address,
+                PARALLELISM: "3",
+                ...env
+              },
+              stdio: ["ignore", "pipe", "pipe"]
+            })
+            c.stdout.on("data", (d) => logs.push(String(d)))
+            c.stderr.on("data", (d) => logs.push(String(d)))
+            return c
+          }),
+          (c) => Effect.sync(() => c.kill("SIGKILL"))
+        )
+        return yield* Effect.gen(function*() {
+          const admin = yield* KafkaAdmin
+          yield* admin.createTopics([{ topic: env.SENSOR_TOPIC, partitions: 3 }, {
+            topic: env.FINGERPRINT_TOPIC,
+            partitions: 3
+          }])
+          const sink = yield* KafkaSink
+          const half = Math.floor(rounds.length / 2)
+          yield* Effect.forEach(rounds.slice(0, half), (round) => sink.send(toOutgoing(env.SENSOR_TOPIC, round)), {
+            discard: true
+          })
+          const before: Array<KafkaRecord> = []
+          const early = yield* Effect.forkChild(collect(env.FINGERPRINT_TOPIC, before))
+          yield* awaitTrue(() => before.length >= 5, "fingerprints before the outage", 90)
+          yield* Fiber.interrupt(early)
+
+          // Longer than the transactional producer's retry budget: its EndTxn (or the next
+          // transaction) fails for good, which used to wedge it in COMMITTING/ABORTING.
+          outage.run("stop")
+          yield* Effect.sleep("70 seconds")
+          assert.strictEqual(child.exitCode, null, "the service survives the outage")
+          outage.run("start")
+          yield* Effect.forEach(
+            rounds.slice(half),
+            (round) =>
+              sink.send(toOutgoing(env.SENSOR_TOPIC, round)).pipe(
+                Effect.retry({ schedule: Schedule.spaced("1 second"), times: 60 })
+              ),
+            { discard: true }
+          )
+          // A new read_committed reader, from the beginning: everything committed before and after.
+          const out: Array<KafkaRecord> = []
+          const reader = yield* Effect.forkChild(collect(env.FINGERPRINT_TOPIC, out))
+          yield* awaitTrue(() => out.length >= expected.size, `all ${expected.size} fingerprints after the outage`, 150)
+          yield* Effect.sleep("5 seconds")
+          yield* Fiber.interrupt(reader)
+          assertExactlyOnce(out, expected)
+        }).pipe(Effect.provide(realKafkaLayer({ brokers: [outage.address] })))
+      }).pipe(
+        Effect.scoped,
+        Effect.tapCause(() => Effect.sync(() => console.log(logs.join(""))))
+      )
+    },
+    420_000
+  )
 })
