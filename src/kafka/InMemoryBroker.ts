@@ -160,13 +160,9 @@ export class BrokerState {
             self.rebalance(group)
           })
       )
-      return {
-        events: buffer.events,
-        commit: (offsets: ReadonlyArray<CommitOffset>) =>
-          Effect.sync(() => self.commit(options.groupId, offsets, member)),
-        bufferedRecords: Effect.sync(() => buffer.gate.size),
-        bufferedBytes: Effect.sync(() => buffer.bytes.size)
-      }
+      return buffer.subscription((offsets: ReadonlyArray<CommitOffset>) =>
+        Effect.sync(() => self.commit(options.groupId, offsets, member))
+      )
     })
   }
 

@@ -231,13 +231,7 @@ export class KafkaSource extends Context.Service<KafkaSource, {
           })
         }
 
-        return {
-          events: buffer.events,
-          commit,
-          bufferedRecords: Effect.sync(() => buffer.gate.size),
-          bufferedBytes: Effect.sync(() => buffer.bytes.size),
-          connection
-        }
+        return buffer.subscription(commit, connection)
       })
 
       return KafkaSource.of({ subscribe })

@@ -344,13 +344,7 @@ export const platformaticSourceLayer = Layer.effect(
         }).pipe(Effect.asVoid)
       }
 
-      return {
-        events: buffer.events,
-        commit,
-        bufferedRecords: Effect.sync(() => buffer.gate.size),
-        bufferedBytes: Effect.sync(() => buffer.bytes.size),
-        connection
-      }
+      return buffer.subscription(commit, connection)
     })
 
     return KafkaSource.of({ subscribe })

@@ -8,6 +8,7 @@ import {
   type SourceEvent,
   type TopicPartition
 } from "./KafkaRecord.ts"
+import type { SourceConnection, Subscription } from "./KafkaSource.ts"
 import { RecordGate } from "./RecordGate.ts"
 
 /**
@@ -111,6 +112,17 @@ export class SubscriptionBuffer {
     }
     Queue.offerUnsafe(this.queue, { ...batch, epoch, bytes: kept })
     return true
+  }
+
+  /** The consumer's side handed to the pipeline: these events, its commit, the buffer's fill. */
+  subscription(commit: Subscription["commit"], connection?: SourceConnection): Subscription {
+    return {
+      events: this.events,
+      commit,
+      bufferedRecords: Effect.sync(() => this.gate.size),
+      bufferedBytes: Effect.sync(() => this.bytes.size),
+      ...(connection === undefined ? {} : { connection })
+    }
   }
 
   fail(error: KafkaError): void {
