@@ -113,7 +113,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       return {
         _tag: "Write",
         items: (transform as Extract<typeof transform, { _tag: "Map" }>).map(valid),
-        sources: valid.map((v) => v.record),
+        sources: valid,
         malformed,
         lateCount: 0,
         late: [],
@@ -165,17 +165,18 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         : Effect.andThen(stats.written(rows, partition), job.afterWrite(rows))
 
     /** Dead-letters the records behind items the sink rejected (the dead-letter policy applies). */
-    const setAside = (sources: ReadonlyArray<KafkaRecord>) => (rejected: ReadonlyArray<Rejection>) =>
-      handleMalformed(
-        stats,
-        job.source.deadLetters,
-        rejected.map(({ index, reason }) => {
-          const { offset, partition, topic } = sources[index]!
-          const error = new MalformedRecord({ topic, partition, offset, reason: `rejected by the sink: ${reason}` })
-          return { record: sources[index]!, error }
-        }),
-        (records) => sendKafka("dead-letter produce", records)
-      )
+    const setAside =
+      (sources: ReadonlyArray<{ readonly record: KafkaRecord }>) => (rejected: ReadonlyArray<Rejection>) =>
+        handleMalformed(
+          stats,
+          job.source.deadLetters,
+          rejected.map(({ index, reason }) => {
+            const { offset, partition, topic } = sources[index]!.record
+            const error = new MalformedRecord({ topic, partition, offset, reason: `rejected by the sink: ${reason}` })
+            return { record: sources[index]!.record, error }
+          }),
+          (records) => sendKafka("dead-letter produce", records)
+        )
 
     /**
      * Writes a step's items. With one record per item, items the sink rejects are dead-lettered and
@@ -190,7 +191,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         write(subset, after).pipe(retryCounted(`${job.name} write`, stats, classify))
       const rows = sources === undefined ? attempt(items, items.length) : writeSettingAside(
         items.length,
-        (indices, after) => attempt(indices.length === items.length ? items : indices.map((i) => items[i]!), after),
+        (indices, after) => attempt(indices === undefined ? items : indices.map((i) => items[i]!), after),
         classify,
         setAside(sources)
       ).pipe(Effect.map((parts): Rows => (parts.length === 1 ? parts[0]! : parts.flat())))
@@ -211,7 +212,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
             const resumeAt = (after: number) =>
               after >= step.items.length || step.sources === undefined
                 ? end
-                : { ...end, offset: step.sources[after]!.offset }
+                : { ...end, offset: step.sources[after]!.record.offset }
             yield* written(
               yield* writeItems(step, (items, after) => output.write(items, resumeAt(after))),
               step.partition

@@ -21,17 +21,20 @@ export const rejectedKind = <E>(classify: Classifier<E>): Classifier<E> => (e) =
  */
 export const writeSettingAside = <A, E, E2, R>(
   count: number,
-  write: (indices: ReadonlyArray<number>, after: number) => Effect.Effect<A, E, R>,
+  write: (indices: ReadonlyArray<number> | undefined, after: number) => Effect.Effect<A, E, R>,
   classify: Classifier<E>,
   deadLetter: (rejected: ReadonlyArray<Rejection>) => Effect.Effect<void, E2, R>
 ): Effect.Effect<Array<A>, E | E2, R> => {
   const results: Array<A> = []
-  const go = (indices: ReadonlyArray<number>): Effect.Effect<void, E | E2, R> => {
-    if (indices.length === 0) return Effect.void
-    const after = indices[indices.length - 1]! + 1
-    return write(indices, after).pipe(
+  // `undefined`: every item, in one write (the usual case, with no index list built); also when there
+  // are none, so that a sink storing a resume position still records it.
+  const go = (only: ReadonlyArray<number> | undefined): Effect.Effect<void, E | E2, R> => {
+    if (only !== undefined && only.length === 0) return Effect.void
+    const after = only === undefined ? count : only[only.length - 1]! + 1
+    return write(only, after).pipe(
       Effect.map((a) => void results.push(a)),
       Effect.catch((e): Effect.Effect<void, E | E2, R> => {
+        const indices = only ?? Array.from({ length: count }, (_, i) => i)
         if (e instanceof ItemsRejected && e.items.length > 0) {
           const named = e.items.map((r) => ({ index: indices[r.index]!, reason: r.reason }))
           const out = new Set(named.map((r) => r.index))
@@ -46,7 +49,7 @@ export const writeSettingAside = <A, E, E2, R>(
       })
     )
   }
-  return Effect.as(go(Array.from({ length: count }, (_, i) => i)), results)
+  return Effect.as(go(undefined), results)
 }
 
 const reasonOf = (e: unknown): string =>

@@ -25,7 +25,7 @@ export type Step<Item> =
     readonly _tag: "Write"
     readonly items: ReadonlyArray<Item>
     /** The record behind each item, when items map one to one to records (a map transform). */
-    readonly sources?: ReadonlyArray<KafkaRecord> | undefined
+    readonly sources?: ReadonlyArray<{ readonly record: KafkaRecord }> | undefined
     readonly malformed: Decoded<unknown>["malformed"]
     /** Records later than the allowed lateness: counted, and produced when the job names a late topic. */
     readonly lateCount: number

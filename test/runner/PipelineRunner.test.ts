@@ -291,6 +291,22 @@ for (const kind of kinds) {
       }
     }
 
+    if (kind.name === "StoredOffsets") {
+      it.effect("a batch of only malformed records still moves the stored offset past it", () => {
+        const sink = new ScriptedSink()
+        return Effect.gen(function*() {
+          yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+          yield* (yield* KafkaSink).send(Array.from({ length: 3 }, () => ({ topic, key: "k", value: "not json" })))
+          const fiber = yield* Effect.forkChild(statelessRun(kind, sink))
+          yield* settle
+          assert.deepStrictEqual(sink.written, [])
+          assert.strictEqual(yield* safeOffset(kind, sink), "3", "stored with no rows")
+          assert.strictEqual((yield* InMemoryBroker).read(`${topic}.dlq`).flat().length, 3)
+          yield* Fiber.interrupt(fiber)
+        }).pipe(Effect.provide(brokerLayer(sink)))
+      })
+    }
+
     it.effect("a quiet partition holds windows back only until its idle timeout (processing time)", () => {
       const sink = new ScriptedSink()
       const fired: Array<string> = []
