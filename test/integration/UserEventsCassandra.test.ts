@@ -4,15 +4,12 @@ import type { UserEventsSettings } from "../../src/config/UserEventsConfig.ts"
 import { toUserEventRow, type UserEventRow } from "../../src/domain/UserEvent.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
-import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { decodeUserEvents, runUserEventsPipeline } from "../../src/pipelines/user-events/UserEventsPipeline.ts"
 import { UserEventsSimulator } from "../../src/simulator/UserEventsSimulator.ts"
-import { CassandraClient } from "../../src/sinks/cassandra/CassandraClient.ts"
 import { configuredTable, UserEventsSink } from "../../src/sinks/cassandra/UserEventsSink.ts"
 import { readAllUserEvents, readUserDay } from "../../src/sinks/cassandra/UserEventsTable.ts"
 import { readTopic } from "../support/FeatureGroupTopic.ts"
-import { ensureCassandra, testUserEventsSettings } from "../support/LocalCassandra.ts"
-import { realKafkaLayer } from "../support/TestKafka.ts"
+import { ensureCassandra, testUserEventsSettings, userEventsTestLayer } from "../support/LocalCassandra.ts"
 
 beforeAll(async () => {
   await ensureCassandra()
@@ -71,13 +68,7 @@ describe("user-events into real Cassandra from real Kafka", () => {
         assert.deepStrictEqual(dead.map((r) => JSON.parse(r.value!.toString()).event_id), [huge.event_id])
         assert.include(dead[0]!.headers["tributary.error.reason"]?.toString(), "rejected by the sink")
         assert.strictEqual(rows.length, good.length)
-      }).pipe(Effect.provide(
-        Layer.mergeAll(
-          realKafkaLayer(),
-          PipelineRegistry.layer,
-          CassandraClient.layer(testUserEventsSettings().cassandra)
-        )
-      )),
+      }).pipe(Effect.provide(userEventsTestLayer())),
     180_000
   )
 
@@ -160,13 +151,7 @@ describe("user-events into real Cassandra from real Kafka", () => {
         assert.deepStrictEqual(pair.slice(0, 3).map((r) => r.metadata["n"]), ["1", "2", "3"])
         const seedPair = yield* readUserDay(configuredTable(variants.seed), USER, "2024-05-01")
         assert.deepStrictEqual(seedPair.slice(0, 2).map((r) => r.metadata["n"]), ["2", "3"], "the later click wins")
-      }).pipe(Effect.provide(
-        Layer.mergeAll(
-          realKafkaLayer(),
-          PipelineRegistry.layer,
-          CassandraClient.layer(testUserEventsSettings().cassandra)
-        )
-      )),
+      }).pipe(Effect.provide(userEventsTestLayer())),
     240_000
   )
 

@@ -7,13 +7,17 @@ import { fileURLToPath } from "node:url"
 import type { UserEventsSettings } from "../../src/config/UserEventsConfig.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
-import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { runUserEventsPipeline } from "../../src/pipelines/user-events/UserEventsPipeline.ts"
 import { UserEventsSimulator } from "../../src/simulator/UserEventsSimulator.ts"
 import { CassandraClient } from "../../src/sinks/cassandra/CassandraClient.ts"
 import { configuredTable, UserEventsSink } from "../../src/sinks/cassandra/UserEventsSink.ts"
 import { readAllUserEvents } from "../../src/sinks/cassandra/UserEventsTable.ts"
-import { cassandraPid, ensureCassandra, testUserEventsSettings } from "../support/LocalCassandra.ts"
+import {
+  cassandraPid,
+  ensureCassandra,
+  testUserEventsSettings,
+  userEventsTestLayer
+} from "../support/LocalCassandra.ts"
 import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer } from "../support/TestKafka.ts"
 
@@ -208,13 +212,7 @@ describe("user-events: crashes and Cassandra outages", () => {
         for (let i = 0; i < 40 && (yield* committed()) < all.length; i++) yield* Effect.sleep("250 millis")
         assert.strictEqual(yield* committed(), all.length)
         yield* Fiber.interrupt(pipeline)
-      }).pipe(Effect.provide(
-        Layer.mergeAll(
-          realKafkaLayer(),
-          PipelineRegistry.layer,
-          CassandraClient.layer(testUserEventsSettings().cassandra)
-        )
-      )),
+      }).pipe(Effect.provide(userEventsTestLayer())),
     180_000
   )
 })

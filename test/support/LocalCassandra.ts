@@ -1,3 +1,4 @@
+import { Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import {
   type CassandraSettings,
@@ -5,7 +6,10 @@ import {
   type UserEventsSettings,
   userEventsSettings
 } from "../../src/config/UserEventsConfig.ts"
+import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
+import { CassandraClient } from "../../src/sinks/cassandra/CassandraClient.ts"
 import { ensureStarted, probeAddress, scriptPid } from "./LocalService.ts"
+import { realKafkaLayer } from "./TestKafka.ts"
 import { settingsFrom } from "./TestSettings.ts"
 
 /** The CQL address of the local node (scripts/cassandra.sh), or TRIBUTARY_TEST_CASSANDRA. */
@@ -50,3 +54,7 @@ export const testUserEventsSettings = (
     USER_EVENTS_GROUP_ID: `user-events-${randomUUID().slice(0, 8)}`
   }, { ...rest, cassandra: testCassandraSettings(cassandra) })
 }
+
+/** Real Kafka, a stats registry and a Cassandra client: what the user-events integration tests run on. */
+export const userEventsTestLayer = () =>
+  Layer.mergeAll(realKafkaLayer(), PipelineRegistry.layer, CassandraClient.layer(testUserEventsSettings().cassandra))
