@@ -1,10 +1,14 @@
 #!/usr/bin/env bash
-# Debian packages the full test suite needs beyond npm and Maven: PostgreSQL 15 (ecommerce pipeline)
-# and Chromium (the dashboard's browser test). Installs only what is missing; needs root (or sudo).
+# Debian packages the full test suite needs beyond npm and Maven: PostgreSQL 15 (ecommerce pipeline),
+# Chromium (the dashboard's browser test), and for the checks of deploy/ (test/deploy): promtool
+# (package prometheus) and Python's yaml module (python3-yaml, which reads the Kubernetes manifests).
+# Installs only what is missing; needs root (or sudo).
 set -euo pipefail
 missing=()
 [ -x /usr/lib/postgresql/15/bin/initdb ] || missing+=(postgresql-15)
 command -v chromium >/dev/null || missing+=(chromium)
+command -v promtool >/dev/null || missing+=(prometheus)
+[ -x /usr/bin/python3 ] && /usr/bin/python3 -c 'import yaml' 2>/dev/null || missing+=(python3-yaml)
 [ ${#missing[@]} -eq 0 ] && exit 0
 sudo=""
 [ "$(id -u)" -eq 0 ] || sudo=sudo

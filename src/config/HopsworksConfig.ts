@@ -1,4 +1,5 @@
-import { Config, Context, Effect, Layer, Option, Redacted } from "effect"
+import { Config, Context, Effect, Layer, Option, Redacted, Schema } from "effect"
+import { readFileSync } from "node:fs"
 import { booleanAnyCase, literalsAnyCase } from "./AnyCase.ts"
 
 /** How to reach one Hopsworks project over REST (and, through it, its Kafka). */
@@ -17,6 +18,11 @@ export interface HopsworksSettings {
    * builds, see `HopsworksClient.httpClientOptions`.
    */
   readonly hostnameVerification: boolean
+  /**
+   * PEM certificate(s) of the CA that signed the cluster's certificate, for a cluster with a private
+   * CA: trusted instead of the public CAs, with verification on (HOPSWORKS_CA or HOPSWORKS_CA_FILE).
+   */
+  readonly trustedCa?: string | undefined
   /** Per HTTP request (each attempt), after which the attempt counts as a transient failure. */
   readonly requestTimeoutMs: number
   /** True: ask for the INTERNAL Kafka listener (running inside the Hopsworks cluster). */
@@ -30,6 +36,30 @@ const defaults = {
   requestTimeoutMs: 30_000,
   kafkaInternal: false
 } as const
+
+const pemCertificate = /-----BEGIN CERTIFICATE-----/
+
+/** Why a CA file cannot be used (so the variable is named at start-up), or true. */
+const caFileProblem = (path: string): true | string => {
+  try {
+    return pemCertificate.test(readFileSync(path, "utf8")) || `${path} holds no PEM certificate`
+  } catch (error) {
+    return `${path} cannot be read (${(error as NodeJS.ErrnoException).code ?? String(error)})`
+  }
+}
+
+/** HOPSWORKS_CA (PEM text) or else HOPSWORKS_CA_FILE (a PEM file), read at start-up. */
+const trustedCa: Config.Config<string | undefined> = Config.all({
+  inline: Config.option(Config.schema(
+    Schema.String.check(Schema.makeFilter((s: string) => pemCertificate.test(s) || "expected PEM certificate text")),
+    "HOPSWORKS_CA"
+  )),
+  file: Config.option(Config.schema(Schema.String.check(Schema.makeFilter(caFileProblem)), "HOPSWORKS_CA_FILE"))
+}).pipe(
+  Config.map(({ file, inline }) =>
+    Option.isSome(inline) ? inline.value : Option.getOrUndefined(Option.map(file, (path) => readFileSync(path, "utf8")))
+  )
+)
 
 /**
  * `HOPSWORKS_HOST` unset means "no Hopsworks configured" (None): the service then writes to a local
@@ -52,6 +82,7 @@ export const hopsworksSettings: Config.Config<Option.Option<HopsworksSettings>> 
         hostnameVerification: booleanAnyCase("HOPSWORKS_HOSTNAME_VERIFICATION").pipe(
           Config.withDefault(defaults.hostnameVerification)
         ),
+        trustedCa,
         requestTimeoutMs: Config.Int("HOPSWORKS_REQUEST_TIMEOUT_MS").pipe(
           Config.withDefault(defaults.requestTimeoutMs)
         ),

@@ -31,6 +31,12 @@ export interface KafkaSettings {
   readonly maxBufferedBytes: number
   readonly maxBytesPerPartition: number
   readonly partitionsConsumedConcurrently: number
+  /**
+   * How long the broker lets a transaction stay open before aborting it (platformatic transactions). Also
+   * how long a crashed process's open transaction holds back the new owner of its partitions, when
+   * it restarts without KAFKA_GROUP_INSTANCE_ID (with it, the restart fences the old one at once).
+   */
+  readonly transactionTimeoutMs: number
   /** The client behind plain produces (default: `client`): kafkajs or @platformatic/kafka (faster; see PlatformaticSink). */
   readonly producerClient: "kafkajs" | "platformatic"
   /**
@@ -122,6 +128,7 @@ const baseSettings = Config.all({
   maxBufferedBytes: Config.Int("KAFKA_MAX_BUFFERED_BYTES").pipe(Config.withDefault(64 * 1024 * 1024)),
   maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
   partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2)),
+  transactionTimeoutMs: Config.Int("KAFKA_TRANSACTION_TIMEOUT_MS").pipe(Config.withDefault(10_000)),
   producerClient: producerClientConfig,
   client: clientConfig
 })
@@ -149,6 +156,7 @@ export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("
         maxBufferedBytes: 64 * 1024 * 1024,
         maxBytesPerPartition: 4 * 1024 * 1024,
         partitionsConsumedConcurrently: 2,
+        transactionTimeoutMs: 10_000,
         client: defaultKafkaClient,
         groupInstanceId: Option.none(),
         ...settings,

@@ -1,4 +1,4 @@
-import { Config, Option } from "effect"
+import { Config, Option, Schema } from "effect"
 
 /** Data generators (`simulate ...`). The rate is records per second; PUBLISH_INTERVAL_SEC is the seed's knob. */
 export const simulatorSettings = Config.all({
@@ -14,3 +14,9 @@ export const simulatorSettings = Config.all({
   ratePerSecond: Option.getOrElse(s.rate, () => 1 / s.publishIntervalSec)
 })))
 export type SimulatorSettings = Config.Success<typeof simulatorSettings>
+
+/** `simulate` on a terminal redraws one progress line; otherwise (a log file, CI) it logs one every this often. */
+export const simulatorProgressIntervalMs = Config.schema(
+  Schema.Finite.check(Schema.isGreaterThan(0)),
+  "SIMULATOR_PROGRESS_SECONDS"
+).pipe(Config.withDefault(10), Config.map((s) => Math.round(s * 1000)))

@@ -1,9 +1,11 @@
 import { Schema } from "effect"
+import { NonEmptyText } from "./Text.ts"
 
 /**
  * Seed 002: an e-commerce transaction as the generator publishes it to `financial_transactions`.
  * Money arrives as JSON numbers; it must be exact to the cent, so it is validated to have at most two
- * decimals and carried as integer cents from here on (sums never touch floating point).
+ * decimals and carried as integer cents from here on (sums never touch floating point). Text fields
+ * must have a UTF-8 form (Text.ts): PostgreSQL and the search engine would store U+FFFD instead.
  */
 
 const uuidPattern = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/i
@@ -73,20 +75,20 @@ const IsoTimestamp = Schema.String.check(
 
 export const EcommerceTransaction = Schema.Struct({
   transactionId: Schema.String.check(Schema.isPattern(uuidPattern, { message: "Expected a UUID" })),
-  productId: Schema.NonEmptyString,
-  productName: Schema.NonEmptyString,
-  productCategory: Schema.NonEmptyString,
+  productId: NonEmptyText,
+  productName: NonEmptyText,
+  productCategory: NonEmptyText,
   productPrice: Money,
   productQuantity: Schema.Int.check(Schema.isGreaterThanOrEqualTo(1, { message: "Expected a quantity of at least 1" })),
   totalAmount: Money,
-  productBrand: Schema.NonEmptyString,
+  productBrand: NonEmptyText,
   currency: Schema.String.check(
     Schema.isPattern(/^[A-Za-z]{3}$/, { message: "Expected a three-letter ISO 4217 currency code" })
   ),
-  customerId: Schema.NonEmptyString,
+  customerId: NonEmptyText,
   transactionDate: IsoTimestamp,
-  paymentMethod: Schema.NonEmptyString,
-  paymentStatus: Schema.NonEmptyString
+  paymentMethod: NonEmptyText,
+  paymentStatus: NonEmptyText
 })
 export type EcommerceTransaction = typeof EcommerceTransaction.Type
 

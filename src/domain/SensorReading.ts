@@ -1,4 +1,5 @@
 import { Schema, SchemaTransformation } from "effect"
+import { NonEmptyText, Text } from "./Text.ts"
 
 /** `"null"` (the seed's marker for a missing reading) decodes to `null`. */
 const NullMarker = Schema.Literal("null").pipe(
@@ -19,11 +20,14 @@ export type SensorValue = typeof SensorValue.Type
 
 /** A message on `sensor-data` (seed 003): `{"equip_id": 110, "timestamp": <epoch ms>, "data": {"0001": "45.234", …}}`. */
 export const SensorMessage = Schema.Struct({
-  /** A number in the seed's generator, a machine name in its later data; keyed as a string either way. */
-  equip_id: Schema.Union([Schema.Int, Schema.NonEmptyString]),
+  /**
+   * A number in the seed's generator, a machine name in its later data; keyed as a string either way
+   * (the Kafka key and the fingerprint's name-based uuid are its UTF-8 bytes: no lone surrogates).
+   */
+  equip_id: Schema.Union([Schema.Int, NonEmptyText]),
   /** Event time, epoch milliseconds. */
   timestamp: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
-  data: Schema.Record(Schema.String, SensorValue)
+  data: Schema.Record(Text, SensorValue)
 })
 export type SensorMessage = typeof SensorMessage.Type
 

@@ -1,4 +1,5 @@
 import { Schema, SchemaGetter } from "effect"
+import { NonEmptyText } from "./Text.ts"
 
 /** Cassandra's `date` and the JS `Date` both end at year 9999 here; later values are almost surely unit mistakes. */
 const MAX_EVENT_TIME = Date.UTC(9999, 11, 31, 23, 59, 59, 999)
@@ -31,19 +32,21 @@ const Uuid = Schema.String.check(Schema.isUUID())
 
 /**
  * `map<text, text>`: a JSON object of strings, checked as one value so a failure names `metadata` (the
- * shared issue formatter reads top-level paths only).
+ * shared issue formatter reads top-level paths only). Keys and values must have a UTF-8 form (see
+ * Text.ts): the driver would store a lone surrogate as U+FFFD.
  */
 const StringMap = Schema.declare(
   (u): u is Readonly<Record<string, string>> =>
-    typeof u === "object" && u !== null && !Array.isArray(u) && Object.values(u).every((v) => typeof v === "string"),
-  { expected: "an object of string values" }
+    typeof u === "object" && u !== null && !Array.isArray(u) &&
+    Object.entries(u).every(([k, v]) => typeof v === "string" && v.isWellFormed() && k.isWellFormed()),
+  { expected: "an object of string values (keys and values without lone UTF-16 surrogates)" }
 )
 
 /** A user action as producers publish it on `user-events` (seed 004's `UserEvent`). */
 export const UserEvent = Schema.Struct({
   event_id: Uuid,
   user_id: Uuid,
-  event_type: Schema.NonEmptyString,
+  event_type: NonEmptyText,
   event_time: EventTime,
   /** Free-form string attributes (page, element, amount...). Missing means empty. */
   metadata: Schema.optionalKey(StringMap)

@@ -63,20 +63,37 @@ const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "obj
 const MICROS_PER_MS = 1000n
 const MS_PER_DAY = 86_400_000
 
+/**
+ * ISO 8601 date-times; one without a zone is UTC (as hsfs reads naive datetimes), never the host's
+ * zone. Up to nine fraction digits, of which micros are kept.
+ */
+const isoDateTime = /^(\d{4}-\d{2}-\d{2})(?:[T ](\d{2}:\d{2}(?::\d{2})?)(?:\.(\d{1,9}))?(Z|[+-]\d{2}:?\d{2})?)?$/i
+
+const isoToMicros = (text: string): bigint | undefined => {
+  const m = isoDateTime.exec(text.trim())
+  if (m === null) return undefined
+  const [, date, time = "00:00:00", fraction = "", zone = "Z"] = m
+  const ms = Date.parse(`${date}T${time.length === 5 ? `${time}:00` : time}${zone.toUpperCase()}`)
+  if (Number.isNaN(ms)) return undefined
+  return BigInt(ms) * MICROS_PER_MS + BigInt(fraction.padEnd(6, "0").slice(0, 6))
+}
+
+/** Epoch milliseconds (sub-millisecond digits kept as micros), a Date, an ISO string, or bigint micros. */
 const toTimestampMicros: Convert = (v) => {
-  if (v instanceof Date) return BigInt(v.getTime()) * MICROS_PER_MS
-  if (typeof v === "number" && Number.isFinite(v)) return BigInt(Math.trunc(v)) * MICROS_PER_MS
-  if (typeof v === "string") {
-    const ms = Date.parse(v)
-    if (!Number.isNaN(ms)) return BigInt(ms) * MICROS_PER_MS
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? v : BigInt(v.getTime()) * MICROS_PER_MS
+  if (typeof v === "number" && Number.isFinite(v)) {
+    const whole = Math.trunc(v)
+    return BigInt(whole) * MICROS_PER_MS + BigInt(Math.round((v - whole) * 1000))
   }
+  if (typeof v === "string") return isoToMicros(v) ?? v
   return v // bigint micros, or invalid (avsc reports it)
 }
 const fromTimestampMicros: Convert = (v) =>
   v === null ? null : new Date(Number(typeof v === "bigint" ? v / MICROS_PER_MS : Math.floor((v as number) / 1000)))
 
+/** Days since the epoch (UTC): a Date, "YYYY-MM-DD", or a number of days. */
 const toDateDays: Convert = (v) => {
-  if (v instanceof Date) return Math.floor(v.getTime() / MS_PER_DAY)
+  if (v instanceof Date) return Number.isNaN(v.getTime()) ? v : Math.floor(v.getTime() / MS_PER_DAY)
   if (typeof v === "string" && /^\d{4}-\d{2}-\d{2}$/.test(v)) {
     return Math.floor(Date.parse(`${v}T00:00:00Z`) / MS_PER_DAY)
   }

@@ -4,6 +4,7 @@ import type { OutgoingRecord } from "../kafka/KafkaRecord.ts"
 import type { AvroField, AvroSchema } from "./AvroSchemaBuilder.ts"
 import { compileAvroType, type Converters, converters } from "./AvroValues.ts"
 import type { ResolvedFeatureGroup } from "./HopsworksModel.ts"
+import { exceeds, type StringLimit, stringLimitOf } from "./OnlineTypes.ts"
 
 /**
  * Turns feature rows into the Kafka records Hopsworks consumes (protocol page §4.4, §5):
@@ -20,9 +21,14 @@ import type { ResolvedFeatureGroup } from "./HopsworksModel.ts"
  * Fields are taken from each row BY NAME (extra row fields are ignored, missing ones are null). The
  * encoder is built once per feature group; `encode` is a plain loop with no Effect per row.
  *
+ * For an online-enabled feature group, a string feature's value must fit its online column (the
+ * feature's `onlineType`, `varchar(100)` when the server names none): a longer one would reach the
+ * topic and then fail in the online store, so the row is refused here with the feature and the limit.
+ *
  * Accepted JS values per Avro type: `long` number (safe integer) or bigint; `int`/`float`/`double`
- * number; `string`; `bytes` Buffer/Uint8Array; `boolean`; `timestamp-micros` Date, bigint (micros) or
- * number (epoch MILLISECONDS), or ISO string; `date` Date, "YYYY-MM-DD" or number (days since epoch);
+ * number; `string`; `bytes` Buffer/Uint8Array; `boolean`; `timestamp-micros` (what hsfs writes: micros
+ * since the epoch) from a Date, bigint (micros), number (epoch MILLISECONDS, times 1000) or ISO string
+ * (one without a zone read as UTC); `date` (days since the epoch) from a Date, "YYYY-MM-DD" or a number of days;
  * `decimal` string, number or bigint (scaled by the schema's scale); arrays; maps as plain objects or
  * Map; structs as plain objects. Anything else (including strings with lone UTF-16 surrogates, which
  * have no UTF-8 form) makes `encode` throw a `RowEncodingError`.
@@ -163,6 +169,26 @@ export const makeFeatureGroupEncoder = (
     headers["onlineIngestionId"] = Buffer.from(String(options.onlineIngestionId), "utf8")
   }
   Object.freeze(headers)
+  const limits = onlineStringLimits(fg, new Set(fields.map((f) => f.name)))
+
+  /** Refuses a string longer than its online column before anything is encoded. */
+  const checkLimits = (row: Readonly<Record<string, unknown>>) => {
+    for (let i = 0; i < limits.length; i++) {
+      const { limit, name } = limits[i]!
+      const value = row[name]
+      if (typeof value !== "string") continue
+      const length = exceeds(limit, value)
+      if (length !== undefined) {
+        throw new RowEncodingError({
+          featureGroup: label,
+          field: name,
+          detail: `${length} ${limit.unit} do not fit the online column ${limit.onlineType} (at most ${limit.max} ` +
+            `${limit.unit}); the online store would refuse the row. A feature group version created with a wider ` +
+            `online type for "${name}" (setup feature-group --online-type ${name}=varchar(N)) takes it`
+        })
+      }
+    }
+  }
 
   /** Finds which field made avsc refuse the row, for a useful error. */
   const explain = (row: Readonly<Record<string, unknown>>, error: unknown): RowEncodingError => {
@@ -200,6 +226,7 @@ export const makeFeatureGroupEncoder = (
 
   const encodeRow = (row: Readonly<Record<string, unknown>>): OutgoingRecord => {
     const k = key(row)
+    if (limits.length > 0) checkLimits(row)
     const wire: Record<string, unknown> = {}
     let value: Buffer
     try {
@@ -243,6 +270,18 @@ export const makeFeatureGroupDecoder = (fg: ResolvedFeatureGroup): FeatureGroupD
     return row
   }
   return { decode }
+}
+
+/** The string features of an online feature group whose values have a length limit online. */
+const onlineStringLimits = (
+  fg: ResolvedFeatureGroup,
+  inSchema: ReadonlySet<string>
+): ReadonlyArray<{ readonly name: string; readonly limit: StringLimit }> => {
+  if (!fg.onlineEnabled) return []
+  return fg.features.flatMap((f) => {
+    const limit = stringLimitOf(f)
+    return limit === undefined || !inSchema.has(f.name) ? [] : [{ name: f.name, limit }]
+  })
 }
 
 const describe = (v: unknown): string => {

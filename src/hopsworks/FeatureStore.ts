@@ -2,22 +2,24 @@ import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { KafkaConfig, type KafkaSettings, producerClientConfig } from "../config/KafkaConfig.ts"
 import { ItemsRejected } from "../domain/ItemsRejected.ts"
 import { KafkaClient } from "../kafka/KafkaClient.ts"
-import type { KafkaError } from "../kafka/KafkaError.ts"
+import { KafkaError } from "../kafka/KafkaError.ts"
 import { kafkaSinkLayer } from "../kafka/KafkaLayer.ts"
 import type { OutgoingRecord } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
+import type { FailureKind } from "../shared/Retry.ts"
 import { makeFeatureGroupEncoder, RowEncodingError } from "./FeatureGroupWriter.ts"
 import {
   type FeatureGroupSpec,
   HopsworksClient,
   type KafkaConnection,
   type MaterializationExecution,
+  type MaterializationOptions,
   type ResolvedFeatureGroup
 } from "./HopsworksClient.ts"
 import type { HopsworksError } from "./HopsworksError.ts"
 
 /** Writes rows of one feature group: Avro on its online topic, with the headers Hopsworks routes by. */
-interface FeatureGroupSink {
+export interface FeatureGroupSink {
   readonly featureGroup: ResolvedFeatureGroup
   /**
    * Succeeds once every row is acknowledged by the feature store's Kafka; fails with ItemsRejected
@@ -35,8 +37,12 @@ interface FeatureGroupSink {
 export class FeatureStore extends Context.Service<FeatureStore, {
   /** Get-or-create the feature group and a writer for it. Idempotent. */
   readonly featureGroup: (spec: FeatureGroupSpec) => Effect.Effect<FeatureGroupSink, HopsworksError>
-  /** Starts the offline materialization ("backfill") job of an existing feature group. */
-  readonly materialize: (name: string, version: number) => Effect.Effect<MaterializationExecution, HopsworksError>
+  /** Starts the offline materialization ("backfill") job of an existing feature group, unless it is running. */
+  readonly materialize: (
+    name: string,
+    version: number,
+    options?: MaterializationOptions
+  ) => Effect.Effect<MaterializationExecution, HopsworksError>
 }>()("tributary/hopsworks/FeatureStore") {
   /** Hopsworks: metadata over REST; rows produced to the Kafka cluster Hopsworks names, with its credentials. */
   static readonly layer = Layer.effect(
@@ -65,8 +71,8 @@ export class FeatureStore extends Context.Service<FeatureStore, {
               : Option.none()
             return writerFor(featureGroup, onlineIngestionId, sink)
           }),
-        materialize: (name, version) =>
-          Effect.flatMap(client.getFeatureGroup(name, version), client.startMaterialization)
+        materialize: (name, version, options) =>
+          Effect.flatMap(client.getFeatureGroup(name, version), (fg) => client.startMaterialization(fg, options))
       })
     })
   )
@@ -107,9 +113,63 @@ export const writerFor = (
     write: (rows) =>
       Effect.suspend((): Effect.Effect<void, KafkaError | ItemsRejected> => {
         const { records, rejected } = encodeRows(encoder.encodeRow, rows)
-        return rejected.length > 0 ? Effect.fail(new ItemsRejected({ items: rejected })) : sink.send(records)
+        if (rejected.length > 0) return Effect.fail(new ItemsRejected({ items: rejected }))
+        return Effect.mapError(sink.send(records), (error) => explainAuthorization(error, featureGroup))
       })
   }
+}
+
+/** Kafka's answers that mean "these credentials may not do this": waiting does not change them. */
+const authorizationErrors = new Set([
+  "TOPIC_AUTHORIZATION_FAILED",
+  "GROUP_AUTHORIZATION_FAILED",
+  "CLUSTER_AUTHORIZATION_FAILED",
+  "TRANSACTIONAL_ID_AUTHORIZATION_FAILED",
+  "SASL_AUTHENTICATION_FAILED"
+])
+
+/**
+ * The Kafka error code behind a failure when it is an authorization one (kafkajs puts it in `type`,
+ * @platformatic/kafka in `apiId`, possibly inside `errors` or `cause`), else undefined.
+ */
+export const kafkaAuthorizationFailure = (error: unknown, depth = 0): string | undefined => {
+  if (typeof error !== "object" || error === null || depth > 5) return undefined
+  const e = error as { type?: unknown; apiId?: unknown; name?: unknown; cause?: unknown; errors?: unknown }
+  for (const id of [e.type, e.apiId]) if (typeof id === "string" && authorizationErrors.has(id)) return id
+  if (e.name === "KafkaJSSASLAuthenticationError") return "SASL_AUTHENTICATION_FAILED"
+  const nested = [e.cause, ...(Array.isArray(e.errors) ? e.errors : [])]
+  for (const inner of nested) {
+    const found = kafkaAuthorizationFailure(inner, depth + 1)
+    if (found !== undefined) return found
+  }
+  return undefined
+}
+
+/**
+ * How a pipeline writing a feature group should treat a failed write (`classify` of its output):
+ * rows that do not fit are the records' fault; Kafka refusing the project's credentials (the user is
+ * not allowed to write the feature group's topic) is permanent, so the pipeline stops with the error
+ * instead of retrying forever; anything else (an outage) is transient.
+ */
+export const classifyFeatureGroupWrite = (error: KafkaError | ItemsRejected): FailureKind =>
+  error._tag === "ItemsRejected"
+    ? "rejected"
+    : kafkaAuthorizationFailure(error) === undefined
+    ? "transient"
+    : "permanent"
+
+/** An authorization failure said in one line that names the topic and what to check (the cause is kept). */
+const explainAuthorization = (error: KafkaError, fg: ResolvedFeatureGroup): KafkaError => {
+  const code = kafkaAuthorizationFailure(error)
+  if (code === undefined) return error
+  return new KafkaError({
+    operation: error.operation,
+    message: `Kafka refused to let this service write feature group ${fg.name} v${fg.version} to topic ` +
+      `${fg.onlineTopicName} (${code}): the credentials Hopsworks handed out may not write it. Check that the ` +
+      "API key's user is a member of the project that owns the feature store (Hopsworks grants topic access to " +
+      "project members), or, for your own Kafka, the ACLs of the connector's user. Not retried.",
+    cause: error
+  })
 }
 
 const featureStoreKafkaConfig = (connection: KafkaConnection, producerClient: KafkaSettings["producerClient"]) =>

@@ -7,6 +7,7 @@ import type {
   KafkaConnection,
   KafkaTopicSpec,
   MaterializationExecution,
+  MaterializationOptions,
   ResolvedFeatureGroup
 } from "./HopsworksModel.ts"
 import { makeFeatureGroupApi } from "./internal/FeatureGroupApi.ts"
@@ -35,8 +36,14 @@ export class HopsworksClient extends Context.Service<HopsworksClient, {
     fg: ResolvedFeatureGroup,
     numEntries: number | null
   ) => Effect.Effect<Option.Option<number>, HopsworksError>
-  /** Starts the offline materialization job of the feature group. */
-  readonly startMaterialization: (fg: ResolvedFeatureGroup) => Effect.Effect<MaterializationExecution, HopsworksError>
+  /**
+   * Starts the offline materialization job of the feature group, unless an execution of it is still
+   * running (reason `MaterializationRunning`); never two executions for one call.
+   */
+  readonly startMaterialization: (
+    fg: ResolvedFeatureGroup,
+    options?: MaterializationOptions
+  ) => Effect.Effect<MaterializationExecution, HopsworksError>
   /** Creates a project Kafka topic (an existing one is fine: `created: false`). */
   readonly createKafkaTopic: (spec: KafkaTopicSpec) => Effect.Effect<{ readonly created: boolean }, HopsworksError>
 }>()("tributary/hopsworks/HopsworksClient") {
@@ -50,10 +57,15 @@ export class HopsworksClient extends Context.Service<HopsworksClient, {
   /**
    * Undici agent options for `NodeHttpClient.layerUndiciOptions(...)` that honour
    * HOPSWORKS_HOSTNAME_VERIFICATION (false: the server certificate is not verified, like the Python
-   * client's `hostname_verification=False`).
+   * client's `hostname_verification=False`) and HOPSWORKS_CA / HOPSWORKS_CA_FILE (verified against
+   * that CA instead of the public ones).
    */
-  static readonly httpClientOptions = (settings: Pick<HopsworksSettings, "hostnameVerification">) =>
-    settings.hostnameVerification ? {} : { connect: { rejectUnauthorized: false } }
+  static readonly httpClientOptions = (
+    settings: Pick<HopsworksSettings, "hostnameVerification" | "trustedCa">
+  ) => {
+    if (!settings.hostnameVerification) return { connect: { rejectUnauthorized: false } }
+    return settings.trustedCa === undefined ? {} : { connect: { ca: settings.trustedCa } }
+  }
 }
 
 const make = Effect.fnUntraced(function*(options: HttpRetryOptions) {

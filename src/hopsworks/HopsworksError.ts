@@ -37,7 +37,7 @@ export class BadApiKey extends Schema.TaggedError<BadApiKey>()("BadApiKey", {
   }
 }
 
-/** 403: the key lacks the scope the endpoint requires (320004), or the user's role is too low (320003). */
+/** 403 / 320004 (or a 403 that says nothing more): the key lacks the scope the endpoint requires. */
 export class MissingScope extends Schema.TaggedError<MissingScope>()("MissingScope", {
   scope: ApiKeyScope,
   operation: Schema.String,
@@ -45,14 +45,25 @@ export class MissingScope extends Schema.TaggedError<MissingScope>()("MissingSco
   serverMessage: Schema.optional(Schema.String)
 }) {
   override get message() {
-    if (this.errorCode === 320003) {
-      return `Hopsworks refused to ${this.operation} (HTTP 403, errorCode 320003): the API key's user does not ` +
-        "have the role this needs in the project; ask a project Data Owner to make the user a Data Owner." +
-        said(this.serverMessage)
-    }
     return `Hopsworks refused to ${this.operation} (HTTP 403${code(this.errorCode)}): the API key lacks the ` +
       `${this.scope} scope. Create a new API key with the scopes ${allScopes} and set HOPSWORKS_API_KEY to it.` +
       said(this.serverMessage)
+  }
+}
+
+/**
+ * 403 / 320003 KEY_ROLE_CONTROL_EXCEPTION: the key has the scope, but its user's role in the project
+ * does not allow the call. A new key would not help; a project owner has to change the role.
+ */
+export class MissingProjectRole extends Schema.TaggedError<MissingProjectRole>()("MissingProjectRole", {
+  operation: Schema.String,
+  project: Schema.String,
+  serverMessage: Schema.optional(Schema.String)
+}) {
+  override get message() {
+    return `Hopsworks refused to ${this.operation} (HTTP 403, errorCode 320003): the API key's user does not have ` +
+      `a role in project "${this.project}" that allows it (the key's scopes are not the problem). Ask a Data ` +
+      "Owner of the project to make the user a Data Owner (Project settings > Members)." + said(this.serverMessage)
   }
 }
 
@@ -112,6 +123,19 @@ export class JobNotFound extends Schema.TaggedError<JobNotFound>()("JobNotFound"
     return `None of the jobs ${this.jobs.map((j) => `"${j}"`).join(", ")} exists in project "${this.project}": ` +
       "the feature group was not created as a stream feature group with offline storage, so there is nothing to " +
       "materialize; check the feature group in the Hopsworks UI (Jobs)."
+  }
+}
+
+/** The materialization job has an execution that has not finished: a second one would write the same rows again. */
+export class MaterializationRunning extends Schema.TaggedError<MaterializationRunning>()("MaterializationRunning", {
+  job: Schema.String,
+  executionId: Schema.Int,
+  state: Schema.String
+}) {
+  override get message() {
+    return `The job "${this.job}" already has execution ${this.executionId} running (state ${this.state}); ` +
+      "not starting another, which would materialize the same rows twice. Wait for it to finish (Hopsworks UI > " +
+      "Jobs) and run this again."
   }
 }
 
@@ -186,11 +210,13 @@ export const HopsworksErrorReason = Schema.Union([
   NotConfigured,
   BadApiKey,
   MissingScope,
+  MissingProjectRole,
   ProjectNotFound,
   FeatureStoreNotFound,
   FeatureGroupNotFound,
   SubjectNotFound,
   JobNotFound,
+  MaterializationRunning,
   ServerError,
   Unreachable,
   InvalidFeatureGroupSpec,

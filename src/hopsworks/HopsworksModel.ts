@@ -5,6 +5,18 @@ import type { Option, Redacted } from "effect"
  * HopsworksSchemas). `HopsworksClient.ts` re-exports these, so callers import them from there.
  */
 
+/** One feature as a pipeline declares it. */
+export interface FeatureSpec {
+  readonly name: string
+  /** Hive type: string, bigint, int, double, float, boolean, timestamp, date, decimal(p,s), array<..>, ... */
+  readonly type: string
+  /**
+   * The online (RonDB/MySQL) column type, e.g. `varchar(1000)` for strings longer than the default
+   * `varchar(100)`; the server's default when absent (see OnlineTypes).
+   */
+  readonly onlineType?: string | undefined
+}
+
 /** What a pipeline declares about the feature group it writes. */
 export interface FeatureGroupSpec {
   readonly name: string
@@ -14,8 +26,7 @@ export interface FeatureGroupSpec {
   readonly primaryKey: ReadonlyArray<string>
   /** Name of the event-time feature (Hive type bigint, timestamp or date). */
   readonly eventTime?: string | undefined
-  /** Hive types: string, bigint, int, double, float, boolean, timestamp, date, decimal(p,s), array<..>, ... */
-  readonly features: ReadonlyArray<{ readonly name: string; readonly type: string }>
+  readonly features: ReadonlyArray<FeatureSpec>
   /** Default true. */
   readonly onlineEnabled?: boolean | undefined
 }
@@ -33,7 +44,8 @@ export interface ResolvedFeatureGroup {
   /** In feature-list order (the order the key is built in). */
   readonly primaryKey: ReadonlyArray<string>
   readonly eventTime: string | undefined
-  readonly features: ReadonlyArray<{ readonly name: string; readonly type: string }>
+  /** As the server reports them; `onlineType` is what string values are checked against before producing. */
+  readonly features: ReadonlyArray<FeatureSpec>
   /** The latest Avro subject `<name>_<version>`; `id` is the `subjectId` Kafka header. */
   readonly subject: { readonly id: number; readonly version: number; readonly schema: string }
 }
@@ -52,6 +64,15 @@ export interface KafkaConnection {
   readonly externalKafka: boolean
   /** Extra connector options (`sasl.jaas.config`, ...), as configured on the connector. */
   readonly options: ReadonlyArray<{ readonly name: string; readonly value: string }>
+}
+
+export interface MaterializationOptions {
+  /**
+   * Where the job starts reading the feature group's topic, per partition, instead of where its last
+   * execution stopped: passed as `-initialCheckPointString <topic>,<partition>:<offset>,...` after the
+   * job's default arguments, as hsfs does for a first materialization.
+   */
+  readonly initialCheckpoint?: ReadonlyArray<{ readonly partition: number; readonly offset: number }> | undefined
 }
 
 export interface MaterializationExecution {

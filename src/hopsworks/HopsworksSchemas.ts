@@ -92,7 +92,9 @@ export const StreamFeatureGroupCreate = Schema.Struct({
     primary: Schema.Boolean,
     partition: Schema.Boolean,
     hudiPrecombineKey: Schema.Boolean,
-    description: Schema.String
+    description: Schema.String,
+    /** Only when the pipeline asks for a column other than the server's default. */
+    onlineType: Schema.optionalKey(Schema.String)
   })),
   deltaStreamerJobConf: Schema.Struct({
     writeOptions: Schema.Array(Schema.Struct({ name: Schema.String, value: Schema.String })),
@@ -156,6 +158,20 @@ export const ExecutionDTO = Schema.Struct({
   state: opt(Schema.String),
   finalStatus: opt(Schema.String),
   submissionTime: opt(Schema.String)
+})
+
+export type ExecutionDTO = typeof ExecutionDTO.Type
+
+/** `GET /project/{id}/jobs/{name}/executions?limit=..&sort_by=..`: `items` is absent when there are none. */
+export const ExecutionList = Schema.Struct({
+  count: opt(Schema.Int),
+  items: opt(Schema.Array(ExecutionDTO))
+})
+
+/** `GET /project/{id}/jobs/{name}`: only the arguments an execution runs with by default. */
+export const JobDTO = Schema.Struct({
+  name: Schema.String,
+  config: opt(Schema.Struct({ defaultArgs: opt(Schema.String) }))
 })
 
 /** Body of `POST /project/{id}/kafka/topics`. */

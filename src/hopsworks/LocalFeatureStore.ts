@@ -11,6 +11,7 @@ import { buildFeatureGroupAvroSchemaString } from "./AvroSchemaBuilder.ts"
 import { makeFeatureGroupDecoder } from "./FeatureGroupWriter.ts"
 import { FeatureStore, writerFor } from "./FeatureStore.ts"
 import type { ResolvedFeatureGroup } from "./HopsworksClient.ts"
+import { onlineTypeOf } from "./OnlineTypes.ts"
 
 interface Entry {
   readonly fg: ResolvedFeatureGroup
@@ -23,7 +24,7 @@ const asTable = (e: Entry): OnlineTable => ({ featureGroup: e.fg, rows: e.table,
 /** The emulated project: its name gives the topic (`<project>_onlinefs`) and the Avro namespace, as on a server. */
 const project = { id: 119, name: "tributary" }
 
-interface OnlineTable {
+export interface OnlineTable {
   readonly featureGroup: ResolvedFeatureGroup
   /** Rows by primary key (values joined with ";"), the newest write winning, as an online store upserts. */
   readonly rows: ReadonlyMap<string, Readonly<Record<string, unknown>>>
@@ -106,7 +107,11 @@ export const localFeatureStoreLayer = Layer.effectContext(
         const id = `${spec.name}_${spec.version}`
         const existing = groups.get(id)
         if (existing !== undefined) return existing
-        const featureList = spec.features.map((f) => ({ name: f.name, type: f.type }))
+        const onlineEnabled = spec.onlineEnabled ?? true
+        // As the server reports them: with the online column each feature got.
+        const featureList = spec.features.map((f) =>
+          onlineEnabled ? { name: f.name, type: f.type, onlineType: onlineTypeOf(f) } : { name: f.name, type: f.type }
+        )
         const fg: ResolvedFeatureGroup = {
           projectId: project.id,
           featureStoreId: 67,
@@ -114,7 +119,7 @@ export const localFeatureStoreLayer = Layer.effectContext(
           name: spec.name,
           version: spec.version,
           onlineTopicName: topic,
-          onlineEnabled: spec.onlineEnabled ?? true,
+          onlineEnabled,
           primaryKey: featureList.map((f) => f.name).filter((n) => spec.primaryKey.includes(n)),
           eventTime: spec.eventTime,
           features: featureList,

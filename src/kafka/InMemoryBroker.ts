@@ -4,6 +4,7 @@ import { KafkaError } from "./KafkaError.ts"
 import {
   type AssignedPartition,
   type CommitOffset,
+  type GroupMembership,
   type KafkaRecord,
   type OutgoingRecord,
   partitionKey,
@@ -55,13 +56,15 @@ interface Member {
   readonly buffer: SubscriptionBuffer
   readonly positions: Map<string, bigint>
   assignment: Array<TopicPartition>
-  /** Bumped on every rebalance, so an answer for an older one is ignored. */
+  /** The group's generation at this member's latest assignment: an answer for an older one is ignored. */
   generation: number
 }
 
 interface Group {
   readonly committed: Map<string, { offset: string; metadata: string | undefined }>
   readonly members: Map<number, Member>
+  /** The group's generation, bumped by every rebalance (as Kafka's coordinator does). */
+  generation: number
 }
 
 export class BrokerState {
@@ -120,6 +123,24 @@ export class BrokerState {
     this.notify()
   }
 
+  /** A member's membership in its group as of now. */
+  private membershipOf(groupId: string, member: Member): GroupMembership {
+    return {
+      groupId,
+      generationId: member.generation,
+      memberId: String(member.id),
+      commitInTransaction: async (_transaction, offsets) => {
+        if (!this.isCurrent(this.membershipOf(groupId, member))) throw new Error("ILLEGAL_GENERATION")
+        this.commit(groupId, offsets)
+      }
+    }
+  }
+
+  private isCurrent(membership: GroupMembership): boolean {
+    return this.group(membership.groupId).members.get(Number(membership.memberId))?.generation ===
+      membership.generationId
+  }
+
   commit(groupId: string, offsets: ReadonlyArray<CommitOffset>, onlyOwnedBy?: Member): void {
     const group = this.group(groupId)
     for (const o of offsets) {
@@ -171,10 +192,13 @@ export class BrokerState {
       send: (records) => this.guard("produce", () => this.append(records)),
       transactional: () =>
         Effect.succeed({
-          sendAndCommit: (records, { groupId, offsets }) =>
+          sendAndCommit: (records, { groupId, membership, offsets }) =>
             this.guard("transaction", () => {
+              // As Kafka's coordinator does (KIP-447): offsets of a generation that is over are refused.
+              if (membership !== undefined && !this.isCurrent(membership)) return "stale" as const
               this.append(records)
               this.commit(groupId, offsets)
+              return "committed" as const
             })
         })
     })
@@ -197,7 +221,7 @@ export class BrokerState {
     })
   }
 
-  private guard(operation: string, f: () => void) {
+  private guard<A>(operation: string, f: () => A) {
     return Effect.try({
       try: f,
       catch: (cause) => new KafkaError({ operation, message: String(cause), cause })
@@ -224,7 +248,7 @@ export class BrokerState {
   private group(groupId: string): Group {
     let group = this.groups.get(groupId)
     if (group === undefined) {
-      group = { committed: new Map(), members: new Map() }
+      group = { committed: new Map(), members: new Map(), generation: 0 }
       this.groups.set(groupId, group)
     }
     return group
@@ -253,10 +277,11 @@ export class BrokerState {
         for (let k = 0; k < n; k++) next.get(m.id)!.push({ topic, partition: partition++ })
       })
     }
+    group.generation++
     for (const m of members) {
       const assignment = next.get(m.id)!
       m.assignment = assignment
-      m.generation++
+      m.generation = group.generation
       m.positions.clear()
       const assigned: Array<AssignedPartition> = assignment.map((tp) => {
         const c = group.committed.get(partitionKey(tp))
@@ -268,7 +293,7 @@ export class BrokerState {
         m.positions.set(partitionKey(tp), start)
         return { topic: tp.topic, partition: tp.partition, committedOffset: c?.offset, committedMetadata: c?.metadata }
       })
-      if (m.options.startOffsets === undefined) m.buffer.reassign(assigned)
+      if (m.options.startOffsets === undefined) m.buffer.reassign(assigned, this.membershipOf(m.options.groupId, m))
       else void this.applyStartOffsets(m, assigned, m.options.startOffsets)
     }
     this.notify()
@@ -294,7 +319,7 @@ export class BrokerState {
         return { ...p, committedOffset: start.offset, committedMetadata: undefined }
       })
       member.assignment = assignment
-      member.buffer.reassign(withStart)
+      member.buffer.reassign(withStart, this.membershipOf(member.options.groupId, member))
       this.notify()
     } catch (cause) {
       member.buffer.fail(new KafkaError({ operation: "fetch start offsets", message: String(cause), cause }))

@@ -2,6 +2,7 @@ import { Context, Effect, Layer, Option, Redacted } from "effect"
 import { Kafka, type KafkaConfig as KafkaJsConfig, logLevel, type SASLOptions } from "kafkajs"
 import { readFile } from "node:fs/promises"
 import { KafkaConfig, type Pem } from "../config/KafkaConfig.ts"
+import { kafkajsLogCreator } from "../observability/ClientLogs.ts"
 import { transientBackoff } from "../shared/Retry.ts"
 import { type KafkaError, kafkaError } from "./KafkaError.ts"
 
@@ -57,12 +58,8 @@ export class KafkaClient extends Context.Service<KafkaClient, {
         ...(sasl === undefined ? {} : { sasl }),
         retry: { initialRetryTime: 300, retries: 8, maxRetryTime: 10_000 },
         logLevel: logLevel.WARN,
-        // kafkajs logs go through Effect's logger so they share its format and annotations.
-        logCreator: () => ({ level, log }) => {
-          const message = `kafkajs ${log.logger ?? ""}: ${String(log.message)}`
-          const effect = level <= logLevel.ERROR ? Effect.logError(message) : Effect.logWarning(message)
-          Effect.runForkWith(context)(effect.pipe(Effect.annotateLogs({ component: "kafkajs" })))
-        }
+        // kafkajs logs go through Effect's logger (same format and annotations); errors it retries itself at debug.
+        logCreator: kafkajsLogCreator(context)
       })
       return KafkaClient.of({ kafka, brokers, ssl, sasl })
     })

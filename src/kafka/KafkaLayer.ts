@@ -4,19 +4,30 @@ import { InMemoryBroker } from "./InMemoryBroker.ts"
 import { KafkaAdmin } from "./KafkaAdmin.ts"
 import { KafkaClient } from "./KafkaClient.ts"
 import { KafkaError } from "./KafkaError.ts"
-import { KafkaSink } from "./KafkaSink.ts"
+import { KafkaSink, makeKafkajsSend, makeKafkajsTransactional } from "./KafkaSink.ts"
 import { KafkaSource } from "./KafkaSource.ts"
-import { platformaticSinkLayer } from "./PlatformaticSink.ts"
+import { makePlatformaticSend } from "./PlatformaticSink.ts"
 import { platformaticSourceLayer } from "./PlatformaticSource.ts"
+import { makePlatformaticTransactional } from "./PlatformaticTransactions.ts"
 
 export type KafkaServices = KafkaSource | KafkaSink | KafkaAdmin
 
 /**
- * The sink on the client KAFKA_PRODUCER_CLIENT names (default: KAFKA_CLIENT's). Transactions stay on
- * kafkajs with either.
+ * The sink: plain sends on the client KAFKA_PRODUCER_CLIENT names (default: KAFKA_CLIENT's), transactions
+ * on the consumer's client (KAFKA_CLIENT), since a transaction commits offsets as the consumer's group
+ * member (platformatic; kafkajs cannot).
  */
-export const kafkaSinkLayer = Layer.unwrap(
-  Effect.map(KafkaConfig, (s) => (s.producerClient === "platformatic" ? platformaticSinkLayer : KafkaSink.layer))
+export const kafkaSinkLayer = Layer.effect(
+  KafkaSink,
+  Effect.gen(function*() {
+    const settings = yield* KafkaConfig
+    return KafkaSink.of({
+      send: yield* (settings.producerClient === "platformatic" ? makePlatformaticSend : makeKafkajsSend),
+      transactional: yield* (settings.client === "platformatic"
+        ? makePlatformaticTransactional
+        : makeKafkajsTransactional)
+    })
+  })
 )
 
 /**

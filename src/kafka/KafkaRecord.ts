@@ -48,9 +48,34 @@ export interface RecordBatch extends TopicPartition {
   readonly records: ReadonlyArray<KafkaRecord>
 }
 
+/** A transaction open on a producer, as the group coordinator must be told about it (TxnOffsetCommit). */
+export interface OpenTransaction {
+  readonly transactionalId: string
+  readonly producerId: bigint
+  readonly producerEpoch: number
+}
+
+/**
+ * The consumer's membership in its group when partitions were assigned. A Kafka transaction commits its
+ * offsets as this member (KIP-447): once the group has moved to a newer generation the coordinator
+ * refuses them, so a member that lost partitions can never commit output for them.
+ */
+export interface GroupMembership {
+  readonly groupId: string
+  readonly generationId: number
+  readonly memberId: string
+  /** Commits `offsets` in `transaction` as this member; fails once the group has moved on. */
+  readonly commitInTransaction: (
+    transaction: OpenTransaction,
+    offsets: ReadonlyArray<CommitOffset>
+  ) => Promise<void>
+}
+
 export interface PartitionsAssigned {
   readonly _tag: "Assigned"
   readonly partitions: ReadonlyArray<AssignedPartition>
+  /** Set by sources whose transactions can commit as a group member (platformatic, in-memory). */
+  readonly membership?: GroupMembership | undefined
 }
 
 export interface PartitionsRevoked {

@@ -2,27 +2,36 @@ import { Context, Effect, Layer, type Scope } from "effect"
 import { CompressionTypes, type Message, type Producer, type TopicMessages } from "kafkajs"
 import { KafkaClient } from "./KafkaClient.ts"
 import { type KafkaError, kafkaError } from "./KafkaError.ts"
-import type { CommitOffset, OutgoingRecord } from "./KafkaRecord.ts"
+import type { CommitOffset, GroupMembership, OutgoingRecord } from "./KafkaRecord.ts"
 import { keyPartitioner } from "./KeyPartitioner.ts"
+
+/** How a transaction ended: committed, or refused because its offsets' group generation is over. */
+export type TransactionOutcome = "committed" | "stale"
 
 /** Produces records and, atomically, the consumer offsets that led to them (Kafka transactions). */
 export interface TransactionalProducer {
   /**
    * Writes `records` and commits `offsets` for `groupId` in one Kafka transaction: a read-committed
-   * consumer sees the records exactly when the offsets are committed. Aborts on failure.
+   * consumer sees the records exactly when the offsets are committed. With a `membership` (KIP-447)
+   * the offsets are committed as that group member: when the group has moved to a newer generation
+   * since, the transaction is aborted and the outcome is "stale" (the records are another member's
+   * to write now). Other failures abort too and fail.
    */
   readonly sendAndCommit: (
     records: ReadonlyArray<OutgoingRecord>,
-    commit: { readonly groupId: string; readonly offsets: ReadonlyArray<CommitOffset> }
-  ) => Effect.Effect<void, KafkaError>
+    commit: {
+      readonly groupId: string
+      readonly offsets: ReadonlyArray<CommitOffset>
+      readonly membership?: GroupMembership | undefined
+    }
+  ) => Effect.Effect<TransactionOutcome, KafkaError>
 }
 
-/** The kafkajs implementation of KafkaSink, for the default layer and for backends that reuse its transactions. */
-export const makeKafkajsSink: Effect.Effect<
-  {
-    readonly send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, KafkaError>
-    readonly transactional: (transactionalId: string) => Effect.Effect<TransactionalProducer, KafkaError, Scope.Scope>
-  },
+type Transactional = (transactionalId: string) => Effect.Effect<TransactionalProducer, KafkaError, Scope.Scope>
+
+/** Plain sends on one kafkajs producer. */
+export const makeKafkajsSend: Effect.Effect<
+  (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, KafkaError>,
   KafkaError,
   KafkaClient | Scope.Scope
 > = Effect.gen(function*() {
@@ -31,8 +40,7 @@ export const makeKafkajsSink: Effect.Effect<
     kafka.producer({ allowAutoTopicCreation: true, createPartitioner: keyPartitioner }),
     "producer connect"
   )
-
-  const send = (records: ReadonlyArray<OutgoingRecord>) =>
+  return (records: ReadonlyArray<OutgoingRecord>) =>
     records.length === 0 ? Effect.void : Effect.tryPromise({
       try: async () => {
         for (const chunk of chunksBySize(records)) {
@@ -45,8 +53,16 @@ export const makeKafkajsSink: Effect.Effect<
       },
       catch: kafkaError("produce")
     })
+})
 
-  const transactional = Effect.fn("KafkaSink.transactional")(function*(transactionalId: string) {
+/**
+ * Transactions on kafkajs. It has no KIP-447 (its offsets carry no group generation), so one
+ * transactional id serves the whole group and a new process fences the previous one: exactly-once
+ * holds with one active process per group.
+ */
+export const makeKafkajsTransactional: Effect.Effect<Transactional, never, KafkaClient> = Effect.gen(function*() {
+  const { kafka } = yield* KafkaClient
+  return Effect.fn("KafkaSink.transactional")(function*(transactionalId: string) {
     const open = () =>
       kafka.producer({
         transactionalId,
@@ -73,7 +89,7 @@ export const makeKafkajsSink: Effect.Effect<
             await fresh.connect()
             current = fresh
           }
-          const txProducer = current
+          const txProducer: Producer = current
           let tx: Awaited<ReturnType<Producer["transaction"]>> | undefined
           try {
             tx = await txProducer.transaction()
@@ -84,6 +100,7 @@ export const makeKafkajsSink: Effect.Effect<
               await tx.sendOffsets({ consumerGroupId: groupId, topics: groupByTopic(offsets) })
             }
             await tx.commit()
+            return "committed" as const
           } catch (error) {
             // A failed EndTxn can leave a kafkajs producer in COMMITTING/ABORTING for good, refusing
             // every later transaction (and its abort or disconnect may never settle): drop it without
@@ -99,17 +116,22 @@ export const makeKafkajsSink: Effect.Effect<
       })
     return { sendAndCommit }
   })
-
-  return { send, transactional }
 })
 
 export class KafkaSink extends Context.Service<KafkaSink, {
   /** Batched produce; resolves when every record is acknowledged by all in-sync replicas. */
   readonly send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, KafkaError>
-  readonly transactional: (transactionalId: string) => Effect.Effect<TransactionalProducer, KafkaError, Scope.Scope>
+  /**
+   * A transactional producer for one output, open for the scope. `transactionalId` names the output;
+   * the backend decides the id it registers (see docs/scaling-out.md).
+   */
+  readonly transactional: Transactional
 }>()("tributary/kafka/KafkaSink") {
-  /** kafkajs for everything (the default client). */
-  static readonly layer = Layer.effect(KafkaSink, Effect.map(makeKafkajsSink, KafkaSink.of))
+  /** kafkajs for everything. */
+  static readonly layer = Layer.effect(
+    KafkaSink,
+    Effect.all({ send: makeKafkajsSend, transactional: makeKafkajsTransactional }).pipe(Effect.map(KafkaSink.of))
+  )
 }
 
 /** Waits for `promise` at most `ms` (its outcome is ignored either way). */

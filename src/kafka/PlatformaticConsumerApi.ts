@@ -16,7 +16,14 @@ import {
 import type { SASLOptions as KafkaJsSasl } from "kafkajs"
 import type { KafkaSettings } from "../config/KafkaConfig.ts"
 import type { KafkaClient } from "./KafkaClient.ts"
-import { type CommitOffset, type KafkaRecord, partitionKey, type TopicPartition } from "./KafkaRecord.ts"
+import {
+  type CommitOffset,
+  type GroupMembership,
+  type KafkaRecord,
+  type OpenTransaction,
+  partitionKey,
+  type TopicPartition
+} from "./KafkaRecord.ts"
 
 export type FetchResponse = Awaited<ReturnType<Consumer["fetch"]>>
 type RecordsBatch = NonNullable<FetchResponse["responses"][number]["partitions"][number]["records"]>[number]
@@ -102,8 +109,8 @@ export const committedOffsets = async (
   }
 }
 
-/** OffsetCommit with metadata, as the consumer's current generation, member id and instance id (v7+). */
-export const commitWithMetadata = (consumer: Consumer, offsets: ReadonlyArray<CommitOffset>): Promise<unknown> => {
+/** Offsets with their metadata as OffsetCommit and TxnOffsetCommit take them, grouped by topic. */
+const offsetTopics = (offsets: ReadonlyArray<CommitOffset>) => {
   const topics = new Map<string, Array<unknown>>()
   for (const o of offsets) {
     const partitions = topics.get(o.topic) ?? []
@@ -115,7 +122,12 @@ export const commitWithMetadata = (consumer: Consumer, offsets: ReadonlyArray<Co
     })
     topics.set(o.topic, partitions)
   }
-  return groupRequest<[string, number, string, string | null, Array<unknown>], unknown>(
+  return [...topics].map(([name, partitions]) => ({ name, partitions }))
+}
+
+/** OffsetCommit with metadata, as the consumer's current generation, member id and instance id (v7+). */
+export const commitWithMetadata = (consumer: Consumer, offsets: ReadonlyArray<CommitOffset>): Promise<unknown> =>
+  groupRequest<[string, number, string, string | null, Array<unknown>], unknown>(
     consumer,
     "OffsetCommit",
     7,
@@ -123,9 +135,42 @@ export const commitWithMetadata = (consumer: Consumer, offsets: ReadonlyArray<Co
     consumer.generationId,
     consumer.memberId ?? "",
     consumer.groupInstanceId,
-    [...topics].map(([name, partitions]) => ({ name, partitions }))
+    offsetTopics(offsets)
   )
+
+/**
+ * The consumer's membership as it is now (right after a join), for transactions: TxnOffsetCommit v3+
+ * carries the generation and member id, and the coordinator refuses it once the group has moved on.
+ */
+export const membershipOf = (consumer: Consumer): GroupMembership => {
+  const { generationId, groupId, groupInstanceId } = consumer
+  const memberId = consumer.memberId ?? ""
+  return {
+    groupId,
+    generationId,
+    memberId,
+    commitInTransaction: (transaction: OpenTransaction, offsets: ReadonlyArray<CommitOffset>) =>
+      groupRequest<[string, string, bigint, number, number, string, string | null, Array<unknown>], unknown>(
+        consumer,
+        "TxnOffsetCommit",
+        3,
+        transaction.transactionalId,
+        groupId,
+        transaction.producerId,
+        transaction.producerEpoch,
+        generationId,
+        memberId,
+        groupInstanceId,
+        offsetTopics(offsets)
+      ).then(() => undefined)
+  }
 }
+
+/** Errors by which the group coordinator says a member's generation is over: its work is stale, not failed. */
+export const isStaleMembership = (e: unknown): boolean =>
+  ["ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID", "REBALANCE_IN_PROGRESS"].some((code) =>
+    hasError(e, code)
+  )
 
 /** Where partitions with no start offset begin: the log's start (fromBeginning) or its end. */
 export const resetOffsets = async (

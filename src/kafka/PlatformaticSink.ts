@@ -1,64 +1,55 @@
-import { type MessageToProduce, ProduceAcks, Producer, type SASLOptions } from "@platformatic/kafka"
-import { Effect, Layer } from "effect"
-import type { SASLOptions as KafkaJsSasl } from "kafkajs"
-import { KafkaConfig } from "../config/KafkaConfig.ts"
+import { type MessageToProduce, ProduceAcks, Producer } from "@platformatic/kafka"
+import { Effect } from "effect"
+import { KafkaConfig, type KafkaSettings } from "../config/KafkaConfig.ts"
 import { KafkaClient } from "./KafkaClient.ts"
 import { kafkaError } from "./KafkaError.ts"
 import type { OutgoingRecord } from "./KafkaRecord.ts"
-import { chunksBySize, KafkaSink, makeKafkajsSink } from "./KafkaSink.ts"
+import { chunksBySize } from "./KafkaSink.ts"
 import { murmur2 } from "./KeyPartitioner.ts"
+import { connectionOptions } from "./PlatformaticConsumerApi.ts"
 
 type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer>
 
+/** Producer options for the configured cluster: connection, TLS/SASL, acks from all replicas, Java's key placement. */
+export const producerOptions = (client: KafkaClient["Service"], settings: KafkaSettings) => ({
+  clientId: settings.clientId,
+  bootstrapBrokers: [...client.brokers],
+  ...connectionOptions(client, settings),
+  retries: 8,
+  retryDelay: 300,
+  acks: ProduceAcks.ALL,
+  autocreateTopics: true,
+  partitioner: javaCompatiblePartitioner()
+})
+
 /**
- * KafkaSink whose plain sends go through @platformatic/kafka's producer (KAFKA_PRODUCER_CLIENT=platformatic).
- * kafkajs spends about half of a feature-group write encoding each record's four Hopsworks headers
- * (a fresh zero-filled buffer per header); this client writes them straight into the request and
- * measures faster (see bench/README.md). Same contract: acks from all in-sync replicas, Java-compatible
- * key partitioning, order kept per partition, requests under the broker's size limit. Transactions
- * (sends plus offsets in one Kafka transaction) stay on kafkajs, whose implementation is tested
- * against the broker's transaction protocol.
+ * Plain sends through @platformatic/kafka's producer (KAFKA_PRODUCER_CLIENT=platformatic, the default
+ * with KAFKA_CLIENT=platformatic). kafkajs spends about half of a feature-group write encoding each
+ * record's four Hopsworks headers (a fresh zero-filled buffer per header); this client writes them
+ * straight into the request and measures faster (see bench/README.md). Same contract: acks from all
+ * in-sync replicas, Java-compatible key partitioning, order kept per partition, requests under the
+ * broker's size limit.
  */
-export const platformaticSinkLayer = Layer.effect(
-  KafkaSink,
-  Effect.gen(function*() {
-    const client = yield* KafkaClient
-    const settings = yield* KafkaConfig
-    const { transactional } = yield* makeKafkajsSink
-    const producer = yield* Effect.acquireRelease(
-      Effect.sync(() =>
-        new Producer<Buffer, Buffer, Buffer, Buffer>({
-          clientId: settings.clientId,
-          bootstrapBrokers: [...client.brokers],
-          connectTimeout: settings.connectionTimeoutMs,
-          requestTimeout: settings.requestTimeoutMs,
-          retries: 8,
-          retryDelay: 300,
-          ...(typeof client.ssl === "object" ? { tls: client.ssl } : {}),
-          ...(client.sasl === undefined ? {} : { sasl: toPlatformaticSasl(client.sasl) }),
-          acks: ProduceAcks.ALL,
-          idempotent: false,
-          autocreateTopics: true,
-          partitioner: javaCompatiblePartitioner()
-        })
-      ),
-      (p) => Effect.promise(() => p.close().catch(() => undefined))
-    )
-    const toMessage = messageConverter()
-
-    const send = (records: ReadonlyArray<OutgoingRecord>) =>
-      records.length === 0 ? Effect.void : Effect.tryPromise({
-        try: async () => {
-          for (const chunk of chunksBySize(records)) {
-            await producer.send({ messages: chunk.map(toMessage), acks: ProduceAcks.ALL })
-          }
-        },
-        catch: kafkaError("produce")
-      })
-
-    return KafkaSink.of({ send, transactional })
-  })
-)
+export const makePlatformaticSend = Effect.gen(function*() {
+  const client = yield* KafkaClient
+  const settings = yield* KafkaConfig
+  const producer = yield* Effect.acquireRelease(
+    Effect.sync(() =>
+      new Producer<Buffer, Buffer, Buffer, Buffer>({ ...producerOptions(client, settings), idempotent: false })
+    ),
+    (p) => Effect.promise(() => p.close().catch(() => undefined))
+  )
+  const toMessage = messageConverter()
+  return (records: ReadonlyArray<OutgoingRecord>) =>
+    records.length === 0 ? Effect.void : Effect.tryPromise({
+      try: async () => {
+        for (const chunk of chunksBySize(records)) {
+          await producer.send({ messages: chunk.map(toMessage), acks: ProduceAcks.ALL })
+        }
+      },
+      catch: kafkaError("produce")
+    })
+})
 
 /**
  * Java's default partitioning: murmur2 of the key with the sign bit cleared (the client takes it modulo
@@ -71,7 +62,7 @@ const javaCompatiblePartitioner = () => {
 }
 
 /** OutgoingRecord → client message. Header objects are shared by a writer's records: converted once each. */
-const messageConverter = () => {
+export const messageConverter = () => {
   const headerMaps = new WeakMap<object, Map<Buffer, Buffer>>()
   const headersOf = (headers: NonNullable<OutgoingRecord["headers"]>): Map<Buffer, Buffer> => {
     let map = headerMaps.get(headers)
@@ -94,11 +85,3 @@ const messageConverter = () => {
 }
 
 const toBuffer = (v: Buffer | string): Buffer => (typeof v === "string" ? Buffer.from(v, "utf8") : v)
-
-/** KAFKA_SASL_MECHANISM allows exactly these three (see KafkaConfig). */
-const saslMechanisms = { plain: "PLAIN", "scram-sha-256": "SCRAM-SHA-256", "scram-sha-512": "SCRAM-SHA-512" } as const
-
-const toPlatformaticSasl = (sasl: KafkaJsSasl): SASLOptions => {
-  const { mechanism, password, username } = sasl as Extract<KafkaJsSasl, { mechanism: keyof typeof saslMechanisms }>
-  return { mechanism: saslMechanisms[mechanism], username, password }
-}

@@ -21,6 +21,7 @@ import {
   type FetchResponse,
   groupByTopic,
   hasError,
+  membershipOf,
   resetOffsets,
   toRecords
 } from "./PlatformaticConsumerApi.ts"
@@ -174,6 +175,7 @@ export const platformaticSourceLayer = Layer.effect(
         connection.contact(now())
         revokeAll()
         const current = generation
+        const membership = membershipOf(consumer)
         const partitions = (payload.assignments ?? []).flatMap((a) =>
           a.partitions.map((partition) => ({ topic: a.topic, partition }))
         )
@@ -181,7 +183,7 @@ export const platformaticSourceLayer = Layer.effect(
         startPositions(partitions).then(
           (starts) => {
             if (current !== generation || closed) return
-            buffer.reassign(starts.map(({ start: _, ...assigned }) => assigned))
+            buffer.reassign(starts.map(({ start: _, ...assigned }) => assigned), membership)
             for (const s of starts) {
               const { partition, start, topic } = s
               positions.set(partitionKey(s), { topic, partition, offset: start, epoch: buffer.epochOf(s) })

@@ -2,6 +2,7 @@ import { Cause, Effect, Queue, Stream } from "effect"
 import type { KafkaError } from "./KafkaError.ts"
 import {
   type AssignedPartition,
+  type GroupMembership,
   type KafkaRecord,
   partitionKey,
   type RecordBatch,
@@ -59,13 +60,13 @@ export class SubscriptionBuffer {
   }
 
   /** Replaces the whole assignment (Kafka's eager rebalance): everything held before is revoked. */
-  reassign(partitions: ReadonlyArray<AssignedPartition>): void {
+  reassign(partitions: ReadonlyArray<AssignedPartition>, membership?: GroupMembership): void {
     this.revokeAll()
     for (const p of partitions) {
       this.assigned.set(partitionKey(p), { topic: p.topic, partition: p.partition })
       if (p.committedOffset !== undefined) this.startOffsets.set(partitionKey(p), BigInt(p.committedOffset))
     }
-    if (partitions.length > 0) Queue.offerUnsafe(this.queue, { _tag: "Assigned", partitions })
+    if (partitions.length > 0) Queue.offerUnsafe(this.queue, { _tag: "Assigned", partitions, membership })
   }
 
   revokeAll(): void {

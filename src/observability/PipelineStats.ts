@@ -1,5 +1,6 @@
 import { Clock, Context, Effect, Layer, Metric } from "effect"
 import type { SourceConnection } from "../kafka/KafkaSource.ts"
+import { DeadLetterSummary, reportSummaries } from "./DeadLetterSummary.ts"
 import { maskCardNumbers } from "./RowPreview.ts"
 
 const counter = (name: string, description: string) => Metric.counter(name, { description, incremental: true })
@@ -110,6 +111,8 @@ export class PipelineStats {
   readonly sinkLatencies = new Map<string, LatencyFigures>()
   readonly commitLatency: LatencyFigures = { count: 0, totalMs: 0, maxMs: 0, lastMs: 0 }
   rebalances = 0
+  /** Rejected records since the last log line about them. */
+  readonly deadLetterSummary: DeadLetterSummary
   topology: Topology | undefined
   source: SourceInfo | undefined
   private readonly attributes: Record<string, string>
@@ -121,6 +124,7 @@ export class PipelineStats {
     this.clock = clock
     this.startedAt = clock.currentTimeMillisUnsafe()
     this.attributes = { pipeline: name }
+    this.deadLetterSummary = new DeadLetterSummary(name)
   }
 
   // The reporting methods below change the figures when their effect runs, not when it is built,
@@ -219,7 +223,10 @@ export class PipelineStats {
       this.sinkLatencies.set(sink, record(figures, ms))
       yield* Metric.update(Metric.withAttributes(sinkLatency, { ...this.attributes, sink }), ms / 1000)
       return result
-    })
+    }).pipe(
+      // A child of the runner's `write` span: how long the sink took to acknowledge, retries included.
+      Effect.withSpan("sink", { attributes: { "tributary.pipeline": this.name, "tributary.sink": sink } })
+    )
   }
 
   /** Offsets were committed in `durationMs` (counts the commit and records commit latency). */
@@ -352,5 +359,9 @@ export class PipelineRegistry extends Context.Service<PipelineRegistry, {
     })
   })
 
-  static readonly layer = Layer.effect(PipelineRegistry, PipelineRegistry.make)
+  /** With the pipelines' dead-letter summaries logged once per LOG_SUMMARY_INTERVAL_SECONDS. */
+  static readonly layer = Layer.effect(
+    PipelineRegistry,
+    Effect.tap(PipelineRegistry.make, (registry) => Effect.forkScoped(reportSummaries(registry.all)))
+  )
 }

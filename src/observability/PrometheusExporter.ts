@@ -23,7 +23,6 @@ const gauges = {
   ready: gauge("tributary_ready", "1 when the service is ready (what /readyz answers)"),
   brokerReachable: gauge("tributary_kafka_broker_reachable", "1 when the last broker probe answered"),
   consumerConnected: gauge("tributary_kafka_consumer_connected", "1 when a Kafka consumer heard from its brokers"),
-  tally: gauge("tributary_pipeline_tally", "Pipeline-specific figures for charts (tally label and key)"),
   onlineRows: gauge("tributary_online_table_rows", "Rows in the local online feature store"),
   uptime: gauge("tributary_uptime_seconds", "Seconds since the service started")
 }
@@ -129,9 +128,8 @@ export class PrometheusExporter extends Context.Service<PrometheusExporter, {
             series.set(gauges.pipelineReady, a, pr?.ready === true ? 1 : 0)
             series.set(gauges.stalled, a, pr?.stalled === true ? 1 : 0)
             series.total(counters.commits, a, p.commits)
-            for (const [label, m] of p.tallies) {
-              for (const [key, value] of m) series.set(gauges.tally, { ...a, tally: label, key }, value)
-            }
+            // Chart figures (p.tallies) stay off /metrics: their keys are record values (event types, card
+            // numbers...), which as labels would make unbounded series and carry data into Prometheus.
           }
           series.set(gauges.ready, {}, r.ready ? 1 : 0)
           if (lags.broker.reachable !== undefined) {

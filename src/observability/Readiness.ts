@@ -26,6 +26,12 @@ export interface PipelineObservation {
   readonly lagSince: number | undefined
   readonly lastProgressAt: number | undefined
   readonly startedAt: number
+  /**
+   * Whether its consumer has joined the group at least once. A member that joined and got no
+   * partition is idle: the group has more members than the topic has partitions (the assignors give
+   * every member one otherwise). Before its first join it is starting up.
+   */
+  readonly joinedGroup: boolean
 }
 
 export interface ReadinessInput {
@@ -37,14 +43,26 @@ export interface ReadinessInput {
   readonly pipelines: ReadonlyArray<PipelineObservation>
 }
 
+/**
+ * - `startup`: not consuming yet (no pipeline registered, or waiting for its first partition assignment);
+ * - `ready`: consuming its partitions;
+ * - `idle`: connected, in its group, but given no partition (a stand-by, taking over at the next rebalance);
+ * - `not ready`: something is wrong (brokers unreachable, consumer disconnected, stalled).
+ * `ready` and `idle` answer 200 on /readyz, the others 503.
+ */
+export type ReadinessState = "startup" | "ready" | "idle" | "not ready"
+
 interface PipelineReadiness {
   readonly name: string
+  readonly state: ReadinessState
   readonly ready: boolean
   readonly stalled: boolean
   readonly reasons: ReadonlyArray<string>
 }
 
 export interface Readiness {
+  readonly state: ReadinessState
+  /** `ready` or `idle`. */
   readonly ready: boolean
   /** Why not, one sentence each (empty when ready). */
   readonly reasons: ReadonlyArray<string>
@@ -70,7 +88,7 @@ const isStalled = (p: PipelineObservation, now: number, stallTimeoutMs: number):
 
 /**
  * Ready = the brokers answer, every Kafka consumer of the process is connected, and every pipeline
- * has partitions assigned and is not stalled.
+ * is consuming its partitions, or idle in its group (more members than partitions), and not stalled.
  */
 export const assessReadiness = (input: ReadinessInput): Readiness => {
   const { now } = input
@@ -92,14 +110,30 @@ export const assessReadiness = (input: ReadinessInput): Readiness => {
   if (input.pipelines.length === 0) global.push("no pipeline running yet")
   const pipelines = input.pipelines.map((p): PipelineReadiness => {
     const reasons: Array<string> = []
-    if (p.assignedPartitions === 0) reasons.push(`${p.name}: no partitions assigned`)
+    const starting = p.assignedPartitions === 0 && !p.joinedGroup
+    if (starting) reasons.push(`${p.name}: starting (waiting for its first partition assignment)`)
     const stalled = isStalled(p, now, input.stallTimeoutMs)
     if (stalled) {
       const since = Math.max(p.lastProgressAt ?? p.startedAt, p.lagSince ?? p.startedAt)
       reasons.push(`${p.name}: stalled (lag ${p.lag}, no progress for ${seconds(now - since)})`)
     }
-    return { name: p.name, ready: reasons.length === 0 && global.length === 0, stalled, reasons }
+    const state: ReadinessState = starting
+      ? "startup"
+      : reasons.length > 0 || global.length > 0
+      ? "not ready"
+      : p.assignedPartitions === 0
+      ? "idle"
+      : "ready"
+    return { name: p.name, state, ready: state === "ready" || state === "idle", stalled, reasons }
   })
   const reasons = [...global, ...pipelines.flatMap((p) => p.reasons)]
-  return { ready: reasons.length === 0, reasons, pipelines, checkedAt: now }
+  // Problems before the first assignment are start-up (consumers not connected yet), not a failure.
+  const state: ReadinessState = pipelines.length === 0 || pipelines.some((p) => p.state === "startup")
+    ? "startup"
+    : reasons.length > 0
+    ? "not ready"
+    : pipelines.every((p) => p.state === "idle")
+    ? "idle"
+    : "ready"
+  return { state, ready: state === "ready" || state === "idle", reasons, pipelines, checkedAt: now }
 }

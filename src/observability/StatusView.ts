@@ -4,7 +4,7 @@ import { OnlineTables } from "../hopsworks/LocalFeatureStore.ts"
 import { KafkaConnections } from "../kafka/KafkaSource.ts"
 import { LagProbe, type LagReading, ownedLag, type PipelineLag, topicsOf } from "./LagProbe.ts"
 import { type LatencyFigures, PipelineRegistry, type PipelineStats } from "./PipelineStats.ts"
-import { assessReadiness, type BrokerProbe, isConnected, type Readiness } from "./Readiness.ts"
+import { assessReadiness, type BrokerProbe, isConnected, type Readiness, type ReadinessState } from "./Readiness.ts"
 import { hasMaskedCardNumber, maskCardNumbers, previewRow } from "./RowPreview.ts"
 import { type Throughput, ThroughputSampler } from "./ThroughputSampler.ts"
 
@@ -69,6 +69,7 @@ interface PipelineStatus {
   readonly latest: ReadonlyArray<Record<string, unknown>>
   /** The newest online rows of the pipeline's feature group, when this process has them (local store). */
   readonly featureRows: OnlineTableStatus | undefined
+  readonly state: ReadinessState
   readonly ready: boolean
   readonly stalled: boolean
   readonly reasons: ReadonlyArray<string>
@@ -188,6 +189,7 @@ const pipelineStatus = (
     latest: previews(showRows, p.latest),
     featureRows:
       tables.filter((tb) => tb.name === (p.topology?.featureGroup ?? p.name)).sort((a, b) => b.version - a.version)[0],
+    state: pr?.state ?? "startup",
     ready: pr?.ready ?? false,
     stalled: pr?.stalled ?? false,
     reasons: pr?.reasons ?? []
@@ -238,7 +240,9 @@ export class StatusView extends Context.Service<StatusView, {
                 lag: ownedLag(p, l, "unprocessed"),
                 lagSince: l.lagSince,
                 lastProgressAt: p.lastProgressAt,
-                startedAt: p.startedAt
+                startedAt: p.startedAt,
+                // A group join (real clients), or an assignment event (the in-memory broker's way).
+                joinedGroup: (p.source?.connection?.rebalances ?? 0) > 0 || p.rebalances > 0
               }
             })
           })

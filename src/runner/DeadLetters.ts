@@ -2,6 +2,7 @@ import { Effect, Option } from "effect"
 import type { DeadLetterSettings } from "../config/PipelineConfig.ts"
 import type { MalformedRecord } from "../domain/MalformedRecord.ts"
 import type { KafkaRecord, OutgoingRecord } from "../kafka/KafkaRecord.ts"
+import { summariseRejected } from "../observability/DeadLetterSummary.ts"
 import type { PipelineStats } from "../observability/PipelineStats.ts"
 
 /** Header names on dead-letter records: the reason and where the record came from. */
@@ -63,27 +64,37 @@ export const toDeadLetters = (
 /**
  * Applies the dead-letter policy to a batch's malformed records: `dead-letter` produces them (and
  * succeeds only once acknowledged), `drop` counts them, `fail` stops the pipeline with the first one.
+ * Dead letters and drops are logged as a periodic summary per pipeline (DeadLetterSummary), not per batch.
  */
-export const handleMalformed = Effect.fnUntraced(function*<E>(
+export const handleMalformed = <E>(
   stats: PipelineStats,
   settings: DeadLetterSettings,
   malformed: ReadonlyArray<{ readonly record: KafkaRecord; readonly error: MalformedRecord }>,
   send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, E>
-) {
-  if (malformed.length === 0) return
-  const first = malformed[0]!.error
-  switch (settings.policy) {
-    case "fail":
-      return yield* first
-    case "drop":
-      yield* Effect.logWarning(`dropped ${malformed.length} malformed record(s); first: ${first.reason}`)
-      yield* stats.rejected(malformed.length, "drop")
-      return
-    case "dead-letter":
-      yield* send(toDeadLetters(stats.name, settings, malformed))
-      yield* stats.rejected(malformed.length, "dead-letter")
-      yield* Effect.logWarning(
-        `${malformed.length} malformed record(s) to ${deadLetterTopic(settings, first.topic)}; first: ${first.reason}`
-      ).pipe(Effect.annotateLogs({ partition: first.partition, offset: first.offset }))
-  }
-})
+): Effect.Effect<void, E | MalformedRecord> =>
+  Effect.suspend((): Effect.Effect<void, E | MalformedRecord> => {
+    if (malformed.length === 0) return Effect.void
+    const errors = malformed.map((m) => m.error)
+    const first = errors[0]!
+    switch (settings.policy) {
+      case "fail":
+        return Effect.fail(first)
+      case "drop":
+        return Effect.andThen(
+          stats.rejected(malformed.length, "drop"),
+          summariseRejected(stats.deadLetterSummary, errors, { _tag: "Drop" })
+        )
+      case "dead-letter":
+        return send(toDeadLetters(stats.name, settings, malformed)).pipe(
+          Effect.andThen(stats.rejected(malformed.length, "dead-letter")),
+          Effect.andThen(summariseRejected(stats.deadLetterSummary, errors, {
+            _tag: "DeadLetter",
+            topic: deadLetterTopic(settings, first.topic)
+          })),
+          // Traced as a step of the batch's write (its parent span), with where the records went.
+          Effect.withSpan("dead-letters", {
+            attributes: { "tributary.pipeline": stats.name, "tributary.records": malformed.length }
+          })
+        )
+    }
+  })

@@ -19,6 +19,7 @@ import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import type { KafkaError } from "../kafka/KafkaError.ts"
 import {
   type CommitOffset,
+  type GroupMembership,
   type KafkaRecord,
   nextOffset,
   type OutgoingRecord,
@@ -30,6 +31,7 @@ import {
 import { KafkaSink } from "../kafka/KafkaSink.ts"
 import { KafkaSource } from "../kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
+import { applySpan, prepareSpan, writeSpan } from "../observability/StageSpans.ts"
 import { allTransient, type Classifier, errorText, errorType, retryWith } from "../shared/Retry.ts"
 import { deadLetterTopic, handleMalformed } from "./DeadLetters.ts"
 import type { Job, Rows } from "./Job.ts"
@@ -67,6 +69,12 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
 
     yield* ensureOutputTopics(job)
 
+    // Before the consumer joins: a restarted instance fences its predecessor's open transaction
+    // before it reads where to start.
+    const transaction = output._tag === "KafkaTransaction"
+      ? yield* sink.transactional(output.transactionalId)
+      : undefined
+
     // The source calls `startOffsets` from its own fiber: it runs with the job's services.
     const services = yield* Effect.context<R>()
     const subscription = yield* source.subscribe({
@@ -82,9 +90,6 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
           )
         : undefined
     })
-    const transaction = output._tag === "KafkaTransaction"
-      ? yield* sink.transactional(output.transactionalId)
-      : undefined
     const committer = makeOffsetCommitter(subscription, stats, job.commitIntervalMs ?? 1_000)
     stats.attachSource({ groupId, topics, connection: subscription.connection })
     stats.describe({ sources: topics, stages: ["decode", windows ? "windows" : "write"], ...job.topology })
@@ -128,35 +133,41 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       return window.process(batch, malformed, valid, now) as Step<Item>
     }
 
+    /** The group membership of the latest assignment: transactions commit each step's offsets as it. */
+    let membership: GroupMembership | undefined
+    let lastStaleGeneration: number | undefined
     const prepare = (events: ReadonlyArray<SourceEvent | "tick">) =>
       Effect.gen(function*() {
         const now = yield* Clock.currentTimeMillis
         const steps: Array<Step<Item>> = []
+        const push = (step: Step<Item>) =>
+          steps.push(step._tag === "Write" && membership !== undefined ? { ...step, membership } : step)
         // A map job with an at-least-once or transactional output writes waiting batches together.
         const grouping = window === undefined && output._tag !== "StoredOffsets"
         let waiting: Array<RecordBatch> = []
         const flush = () => {
-          if (waiting.length > 0) steps.push(mapGroup(waiting))
+          if (waiting.length > 0) push(mapGroup(waiting))
           waiting = []
         }
         for (const event of events) {
           if (event === "tick") {
             flush()
-            steps.push(window === undefined ? tick : window.onTick(now) as Step<Item>)
+            push(window === undefined ? tick : window.onTick(now) as Step<Item>)
           } else if (event._tag === "Batch") {
             yield* consumed(event)
             if (grouping) waiting.push(event)
-            else steps.push(onBatch(event, now))
+            else push(onBatch(event, now))
           } else {
             // Assignment changes split groups, so commits before and after them stay in order.
             flush()
+            if (event._tag === "Assigned") membership = event.membership
             for (const warning of window?.onAssignment(event, now) ?? []) yield* Effect.logWarning(warning)
             steps.push({ _tag: "Assignment", event })
           }
         }
         flush()
         return steps
-      }).pipe(Effect.uninterruptible)
+      }).pipe(Effect.uninterruptible, prepareSpan(job.name, events))
 
     // ---- stage 2: write ----
     const written = (rows: Rows, partition?: TopicPartition) =>
@@ -224,9 +235,22 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
             const { records, rows } = output.toRecords(step.items)
             if (records.length === 0 && step.offsets.length === 0) return []
             const start = yield* Clock.currentTimeMillis
-            yield* transaction!.sendAndCommit(records, { groupId, offsets: step.offsets }).pipe(
-              retryCounted(`${job.name} transaction`, stats)
-            )
+            const outcome = yield* transaction!.sendAndCommit(records, {
+              groupId,
+              offsets: step.offsets,
+              membership: step.membership
+            }).pipe(retryCounted(`${job.name} transaction`, stats))
+            if (outcome === "stale") {
+              // The group has reassigned these partitions since: their new owner writes this output.
+              const generation = step.membership?.generationId
+              if (generation !== lastStaleGeneration) {
+                lastStaleGeneration = generation
+                yield* Effect.logInfo(
+                  `${job.name}: the group moved past generation ${generation}: its output still in flight was aborted`
+                )
+              }
+              return []
+            }
             yield* stats.committed(step.offsets, (yield* Clock.currentTimeMillis) - start)
             yield* written(rows, step.partition)
             // Committed with the outputs: nothing left to mark.
@@ -254,6 +278,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       }).pipe(
         // A step that started is finished (written, acknowledged) before shutdown takes effect.
         Effect.uninterruptible,
+        writeSpan(job.name, step),
         Effect.annotateLogs(
           step.partition === undefined
             ? { pipeline: job.name }
@@ -264,7 +289,9 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
 
     // ---- stage 3: apply ----
     const apply = (result: ReadonlyArray<CommitOffset> | Step<Item>): Effect.Effect<void> => {
-      if (Array.isArray(result)) return result.length > 0 ? committer.mark(result) : Effect.void
+      if (Array.isArray(result)) {
+        return result.length > 0 ? committer.mark(result).pipe(applySpan(job.name, result)) : Effect.void
+      }
       const step = result as Step<Item>
       switch (step._tag) {
         case "Tick":

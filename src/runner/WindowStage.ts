@@ -5,6 +5,7 @@
 import { MalformedRecord } from "../domain/MalformedRecord.ts"
 import type {
   CommitOffset,
+  GroupMembership,
   KafkaRecord,
   OutgoingRecord,
   RecordBatch,
@@ -34,6 +35,8 @@ export type Step<Item> =
     readonly offsets: ReadonlyArray<CommitOffset>
     /** The partition all of the step's records came from, when there is one (per-partition figures). */
     readonly partition: TopicPartition | undefined
+    /** The consumer's group membership when the records were read (transactions commit as it). */
+    readonly membership?: GroupMembership | undefined
   }
   | { readonly _tag: "Tick" }
   | { readonly _tag: "Assignment"; readonly event: Assignment }

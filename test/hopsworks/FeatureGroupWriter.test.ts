@@ -292,3 +292,99 @@ describe("FeatureGroupWriter", () => {
     assert.deepStrictEqual(back, { k: "a", ts: when, d: new Date(Date.UTC(2024, 2, 1)), price: "-123.45" })
   })
 })
+
+describe("online store limits (the string features' online columns)", () => {
+  const features = [
+    { name: "transaction_id", type: "string", onlineType: "varchar(100)" },
+    { name: "event_time", type: "bigint", onlineType: "bigint" },
+    { name: "user_id", type: "string" }, // no online type reported: the server's varchar(100)
+    { name: "amount", type: "double", onlineType: "double" },
+    { name: "currency", type: "string", onlineType: "varchar(3)" },
+    { name: "category", type: "string", onlineType: "varchar(1000)" }
+  ]
+  const fg: ResolvedFeatureGroup = { ...transactionsFg, features }
+  const encoder = makeFeatureGroupEncoder(fg)
+  const row = { transaction_id: "t", event_time: 1, user_id: "u", amount: 1, currency: "EUR", category: "food" }
+
+  it("a string longer than its column is refused before encoding, naming the feature and the limit", () => {
+    const error = assert.throws(() => encoder.encodeRow({ ...row, user_id: "u".repeat(101) }), RowEncodingError)
+    assert.include(String(error), "(field \"user_id\")")
+    assert.include(String(error), "101 characters do not fit the online column varchar(100) (at most 100 characters)")
+    assert.include(String(error), "--online-type user_id=varchar(N)")
+    assert.throws(() => encoder.encodeRow({ ...row, currency: "EURO" }), /"currency".*varchar\(3\)/)
+  })
+
+  it("at the limit it fits, counted in characters; a wider column takes longer strings", () => {
+    const atLimit = { ...row, user_id: "😀".repeat(100), currency: "€€€", category: "x".repeat(1000) }
+    assert.deepStrictEqual(
+      plain(independentTransactions.fromBuffer(encoder.encodeRow(atLimit).value as Buffer)),
+      atLimit
+    )
+    assert.throws(() => encoder.encodeRow({ ...row, category: "x".repeat(1001) }), /"category".*varchar\(1000\)/)
+  })
+
+  it("an offline-only feature group has no online column to fit", () => {
+    const offline = makeFeatureGroupEncoder({ ...fg, onlineEnabled: false })
+    const long = { ...row, user_id: "u".repeat(5_000) }
+    assert.deepStrictEqual(plain(independentTransactions.fromBuffer(offline.encodeRow(long).value as Buffer)), long)
+  })
+})
+
+describe("timestamp and date features, as hsfs writes them (timestamp-micros, date days)", () => {
+  const features = [
+    { name: "k", type: "string" },
+    { name: "ts", type: "timestamp" },
+    { name: "d", type: "date" }
+  ]
+  const schema = buildFeatureGroupAvroSchemaString({ featureGroupName: "tt", version: 1, projectName: "p", features })
+  const fg: ResolvedFeatureGroup = {
+    ...transactionsFg,
+    name: "tt",
+    primaryKey: ["k"],
+    features,
+    subject: { id: 1, version: 1, schema }
+  }
+  const encoder = makeFeatureGroupEncoder(fg)
+  // Read with the subject schema as a Java or Python reader would, logical types as their underlying
+  // long (micros since the epoch, UTC) and int (days since the epoch).
+  const subject = avro.Type.forSchema(JSON.parse(schema) as avro.Schema)
+  const read = (value: Record<string, unknown>) =>
+    subject.fromBuffer(encoder.encodeRow({ k: "a", ...value }).value as Buffer) as { ts: number; d: number }
+  const micros = Date.UTC(2024, 2, 1, 12, 34, 56, 789) * 1000
+
+  it("timestamp: epoch milliseconds x 1000, Dates, and ISO strings; one without a zone is UTC", () => {
+    assert.strictEqual(read({ ts: Date.UTC(2024, 2, 1, 12, 34, 56, 789) }).ts, micros)
+    assert.strictEqual(read({ ts: new Date(Date.UTC(2024, 2, 1, 12, 34, 56, 789)) }).ts, micros)
+    assert.strictEqual(read({ ts: "2024-03-01T12:34:56.789Z" }).ts, micros)
+    assert.strictEqual(read({ ts: "2024-03-01T12:34:56.789" }).ts, micros, "no zone: UTC, not the host's zone")
+    assert.strictEqual(read({ ts: "2024-03-01 12:34:56.789" }).ts, micros)
+    assert.strictEqual(read({ ts: "2024-03-01T14:34:56.789+02:00" }).ts, micros)
+    assert.strictEqual(read({ ts: "2024-03-01T12:34:56.789123Z" }).ts, micros + 123, "micros are kept")
+    assert.strictEqual(read({ ts: 1.5 }).ts, 1500, "sub-millisecond digits of a number are kept")
+    assert.strictEqual(read({ ts: "2024-03-01" }).ts, Date.UTC(2024, 2, 1) * 1000)
+  })
+
+  it("date: days since the epoch from a Date, YYYY-MM-DD or a number of days", () => {
+    const days = Date.UTC(2024, 2, 1) / 86_400_000
+    assert.strictEqual(read({ d: "2024-03-01" }).d, days)
+    assert.strictEqual(read({ d: new Date(Date.UTC(2024, 2, 1, 23, 59)) }).d, days)
+    assert.strictEqual(read({ d: days }).d, days)
+  })
+
+  it("what is not a time is refused with the field named, never guessed", () => {
+    assert.throws(() => encoder.encodeRow({ k: "a", ts: "yesterday" }), /"ts"/)
+    assert.throws(() => encoder.encodeRow({ k: "a", ts: "2024-13-45T00:00:00" }), /"ts"/)
+    assert.throws(() => encoder.encodeRow({ k: "a", d: "01/03/2024" }), /"d"/)
+  })
+
+  it("the emulator's decoder reads the same instants back", () => {
+    const back = makeFeatureGroupDecoder(fg).decode(
+      encoder.encodeRow({ k: "a", ts: "2024-03-01T12:34:56.789", d: "2024-03-01" }).value as Buffer
+    )
+    assert.deepStrictEqual(back, {
+      k: "a",
+      ts: new Date(Date.UTC(2024, 2, 1, 12, 34, 56, 789)),
+      d: new Date(Date.UTC(2024, 2, 1))
+    })
+  })
+})

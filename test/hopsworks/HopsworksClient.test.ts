@@ -68,7 +68,11 @@ describe("HopsworksClient against LocalHopsworks", () => {
       assert.isTrue(first.onlineEnabled)
       assert.deepStrictEqual(first.primaryKey, ["transaction_id", "user_id"])
       assert.strictEqual(first.eventTime, "event_time")
-      assert.deepStrictEqual(first.features, transactions.features)
+      // as the server reports them: strings got the default online column
+      assert.deepStrictEqual(
+        first.features,
+        transactions.features.map((f) => ({ ...f, onlineType: f.type === "string" ? "varchar(100)" : f.type }))
+      )
       assert.strictEqual(
         first.subject.schema,
         buildFeatureGroupAvroSchemaString({
@@ -297,7 +301,7 @@ describe("HopsworksClient against LocalHopsworks", () => {
       assert.strictEqual(execution.jobName, "transactions_1_offline_fg_materialization")
       assert.strictEqual(execution.state, "INITIALIZING")
       assert.deepStrictEqual(hw.executions().map((e) => e.id), [execution.executionId])
-      const req = hw.requests().find((r) => r.path.endsWith("/executions"))
+      const req = hw.requests().find((r) => r.method === "POST" && r.path.endsWith("/executions"))
       assert.strictEqual(req?.body, "")
       assert.match(req?.contentType ?? "", /^text\/plain/)
     }))

@@ -17,6 +17,7 @@ import { saveFingerprints } from "../../src/pipelines/fingerprint/FingerprintSav
 import { SensorSimulator } from "../../src/simulator/SensorSimulator.ts"
 import type { SimulatedRecord as Published } from "../../src/simulator/SimulatedRecord.ts"
 import { extraBroker } from "../support/ExtraBroker.ts"
+import { type GroupMember, startMember } from "../support/ServiceGroup.ts"
 import { mainScript } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
 
@@ -309,6 +310,91 @@ describe("fingerprint pipeline on the real broker", () => {
       Effect.provide(realKafkaLayer())
     )
   }, 300_000)
+
+  it.live(
+    "replicas join, are SIGKILLed, SIGTERMed and rejoin while input arrives: a read-committed consumer sees every fingerprint exactly once",
+    () => {
+      const env = { ...names(), KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap(), PARALLELISM: "3" }
+      const seconds = 1_500
+      const rounds = generate(53, seconds, 0)
+      const expected = reference(rounds.flat(), B + seconds * 1_000)
+      const members: Array<GroupMember> = []
+      let starts = 0
+      /** Replicas a and b have stable instance ids (a StatefulSet's pods); c is a dynamic member. */
+      const start = (replica: "a" | "b" | "c") => {
+        const member = startMember(`${replica}#${++starts}`, "fingerprint", {
+          ...env,
+          KAFKA_CLIENT_ID: `fingerprint-${replica}`,
+          ...(replica === "c" ? {} : { KAFKA_GROUP_INSTANCE_ID: `pod-${replica}` })
+        })
+        members.push(member)
+        return member
+      }
+      const live = (replica: string) => members.filter((m) => m.name.startsWith(`${replica}#`) && m.alive())
+      const stop = (replica: string, signal: NodeJS.Signals) =>
+        Effect.promise(() => Promise.all(live(replica).map((m) => m.kill(signal))))
+      return Effect.gen(function*() {
+        const admin = yield* KafkaAdmin
+        yield* admin.createTopics([{ topic: env.SENSOR_TOPIC, partitions: 3 }, {
+          topic: env.FINGERPRINT_TOPIC,
+          partitions: 3
+        }])
+        const out: Array<KafkaRecord> = []
+        const reader = yield* Effect.forkChild(collect(env.FINGERPRINT_TOPIC, out))
+        const sink = yield* KafkaSink
+        let fed = 0
+        const feeder = yield* Effect.forkChild(
+          Effect.forEach(rounds, (round) =>
+            sink.send(toOutgoing(env.SENSOR_TOPIC, round)).pipe(
+              Effect.andThen(Effect.sync(() => fed++)),
+              Effect.andThen(Effect.sleep("40 millis"))
+            ), { discard: true })
+        )
+        start("a")
+        yield* awaitTrue(() => out.length >= 5, "first fingerprints", 60)
+        // Eleven changes of the group, a few seconds apart, all while input arrives.
+        const changes: ReadonlyArray<readonly [string, Effect.Effect<unknown>]> = [
+          ["b joins", Effect.sync(() => start("b"))],
+          ["a is SIGKILLed", stop("a", "SIGKILL")],
+          ["a restarts as the same instance", Effect.sync(() => start("a"))],
+          ["c joins", Effect.sync(() => start("c"))],
+          ["b leaves (SIGTERM)", stop("b", "SIGTERM")],
+          ["a is SIGKILLed", stop("a", "SIGKILL")],
+          ["a restarts", Effect.sync(() => start("a"))],
+          ["b rejoins", Effect.sync(() => start("b"))],
+          ["c leaves (SIGTERM)", stop("c", "SIGTERM")],
+          ["b is SIGKILLed", stop("b", "SIGKILL")],
+          ["b restarts", Effect.sync(() => start("b"))]
+        ]
+        for (const [what, change] of changes) {
+          yield* Effect.sleep("3 seconds")
+          yield* change
+          yield* Effect.logInfo(`${what}: ${out.length} fingerprints, ${fed} rounds fed`)
+        }
+        assert.isBelow(fed, rounds.length, "every change happened while input was still arriving")
+        yield* Fiber.join(feeder)
+        yield* awaitTrue(() => out.length >= expected.size, `all ${expected.size} fingerprints`, 150)
+        yield* Effect.sleep("5 seconds") // time for a duplicate to show up, if there were one
+        yield* Fiber.interrupt(reader)
+        // The group was really shared: some member held fewer than all three partitions.
+        assert.isTrue(
+          members.some((m) => m.assignments().some((a) => a.partitions.length > 0 && a.partitions.length < 3)),
+          "partitions were split between replicas"
+        )
+        assertExactlyOnce(out, expected)
+        for (const m of members) {
+          assert.notMatch(m.service.output(), /Error|exited|fatal/i, `${m.name} logged no error`)
+        }
+      }).pipe(
+        Effect.ensuring(Effect.promise(() => Promise.all(members.map((m) => (m.stopPolling(), m.kill("SIGKILL")))))),
+        Effect.tapCause(() =>
+          Effect.sync(() => members.forEach((m) => console.log(`--- ${m.name}\n${m.service.output()}`)))
+        ),
+        Effect.provide(realKafkaLayer())
+      )
+    },
+    300_000
+  )
 
   it.live(
     "the broker down longer than the producer's retries mid-transaction: the producer is replaced, output resumes, every fingerprint exactly once",

@@ -159,10 +159,17 @@ describe("@platformatic/kafka source on the real local broker", () => {
       yield* (yield* KafkaAdmin).createTopics([{ topic: input, partitions: 1 }])
       yield* produce(input, 20)
       const producer = yield* (yield* KafkaSink).transactional(uniqueName("pl-tx"))
-      yield* producer.sendAndCommit([{ topic: input, value: "in the transaction" }], {
-        groupId,
-        offsets: [{ topic: input, partition: 0, offset: "12", metadata: "m" }]
-      })
+      // The member that commits in the transaction leaves before the next one joins.
+      yield* Effect.scoped(Effect.gen(function*() {
+        const { events } = yield* follow(yield* (yield* KafkaSource).subscribe({ groupId, topics: [input] }))
+        const { membership } = yield* nextWhere(events, isAssigned)
+        const outcome = yield* producer.sendAndCommit([{ topic: input, value: "in the transaction" }], {
+          groupId,
+          offsets: [{ topic: input, partition: 0, offset: "12", metadata: "m" }],
+          membership
+        })
+        assert.strictEqual(outcome, "committed")
+      }))
       const sub = yield* (yield* KafkaSource).subscribe({ groupId, topics: [input] })
       const { events } = yield* follow(sub)
       const assigned = yield* nextWhere(events, isAssigned)

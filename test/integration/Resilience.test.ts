@@ -71,14 +71,15 @@ describe("resilience of the transactions pipeline", () => {
           Buffer.from([0xc3, 0x28, 0xa0, 0xa1, 0xe2, 0x28, 0xa1, 0xf0, 0x90, 0x28, 0xbc]),
           Buffer.concat([Buffer.from(JSON.stringify(base).slice(0, 20)), Buffer.from([0xff, 0xfe])])
         ]
-        // Unknown fields are tolerated and huge values are fine: these stay valid.
+        // Unknown fields are tolerated: these stay valid. A 300 kB category does not fit its online
+        // column (varchar(100)): dead-lettered by the feature store's writer.
         const extra = good.slice(100, 110).map((t) => ({
           ...t,
           transaction_id: `${t.transaction_id}-x`,
           note: "unknown"
         }))
         const huge = { ...base, transaction_id: "huge", category: "x".repeat(300_000) }
-        const valid = [...good.slice(100), ...extra.map(({ note: _, ...t }) => t), huge]
+        const valid = [...good.slice(100), ...extra.map(({ note: _, ...t }) => t)]
         const input = [
           ...poison.map((value) => ({ key: "poison", value })),
           ...good.slice(100).map((t) => ({
@@ -98,13 +99,13 @@ describe("resilience of the transactions pipeline", () => {
           Effect.forkChild
         )
         const rows = yield* readTopic(hw.onlineTopic, (rs) => rs.length >= valid.length)
-        const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= poison.length)
+        const dlq = yield* readTopic(`${topic}.dlq`, (rs) => rs.length >= poison.length + 1)
         yield* Effect.sleep("1 second")
         assert.isUndefined(fiber.pollUnsafe(), "the pipeline is still running")
         yield* Fiber.interrupt(fiber)
         assert.strictEqual(rows.length + dlq.length, input.length, "records in = written + dead-lettered")
         assert.strictEqual(rows.length, valid.length)
-        assert.strictEqual(dlq.length, poison.length)
+        assert.strictEqual(dlq.length, poison.length + 1, "the poison and the huge row")
       }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
     180_000
   )

@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { Effect, type Layer, Ref, Schedule, Stream } from "effect"
+import { Effect, type Layer, Option, Ref, Schedule, Stream } from "effect"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import type { KafkaError } from "../../src/kafka/KafkaError.ts"
 import type { KafkaRecord, SourceEvent } from "../../src/kafka/KafkaRecord.ts"
@@ -19,6 +19,15 @@ export const takeRecords = (sub: Subscription, n: number, onBatch: Effect.Effect
     Stream.take(n),
     Stream.runCollect,
     Effect.timeout("90 seconds")
+  )
+
+/** The subscription's first assignment (with the membership transactions commit as). */
+const firstAssignment = (sub: Subscription) =>
+  sub.events.pipe(
+    Stream.filter((e): e is Extract<SourceEvent, { _tag: "Assigned" }> => e._tag === "Assigned"),
+    Stream.runHead,
+    Effect.map((head) => head.pipe(Option.getOrThrow)),
+    Effect.timeout("60 seconds")
   )
 
 const produceNumbered = (topic: string, total: number, chunk = 5_000) =>
@@ -52,7 +61,11 @@ const byPartition = (records: ReadonlyArray<KafkaRecord>) => {
 export const kafkaContract = (
   name: string,
   layer: (options: { readonly maxBufferedRecords?: number }) => Layer.Layer<KafkaServices, KafkaError | unknown>,
-  options: { readonly total: number }
+  options: {
+    readonly total: number
+    /** Transactions commit offsets as a group member, refused once the group moved on (KIP-447). */
+    readonly fencesStaleMembers: boolean
+  }
 ) =>
   describe(name, () => {
     it.live(
@@ -175,10 +188,14 @@ export const kafkaContract = (
         yield* admin.createTopics([{ topic: input, partitions: 1 }, { topic: output, partitions: 1 }])
         const sink = yield* KafkaSink
         const producer = yield* sink.transactional(uniqueName("tx"))
-        yield* producer.sendAndCommit(
+        const source = yield* KafkaSource
+        // The offsets are committed as the member the input partition is assigned to.
+        const { membership } = yield* firstAssignment(yield* source.subscribe({ groupId, topics: [input] }))
+        const outcome = yield* producer.sendAndCommit(
           [{ topic: output, key: "a", value: "1" }, { topic: output, key: "b", value: "2" }],
-          { groupId, offsets: [{ topic: input, partition: 0, offset: "7", metadata: "wm=42" }] }
+          { groupId, offsets: [{ topic: input, partition: 0, offset: "7", metadata: "wm=42" }], membership }
         )
+        assert.strictEqual(outcome, "committed")
         // Kafka applies a transaction's offsets when its commit markers are written, a moment after commit returns.
         const committed = yield* admin.committedOffsets(groupId, input).pipe(
           Effect.repeat({
@@ -188,11 +205,63 @@ export const kafkaContract = (
           })
         )
         assert.deepStrictEqual(committed.map((c) => [c.offset, c.metadata]), [["7", "wm=42"]])
-        const source = yield* KafkaSource
         const sub = yield* source.subscribe({ groupId: uniqueName("reader"), topics: [output] })
         const records = yield* takeRecords(sub, 2)
         assert.deepStrictEqual(records.map((r) => r.value?.toString()), ["1", "2"])
       }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
+
+    if (options.fencesStaleMembers) {
+      it.live("a member whose group moved on has its transaction refused: no output, no offsets", () =>
+        Effect.gen(function*() {
+          const input = uniqueName("stale-in")
+          const output = uniqueName("stale-out")
+          const groupId = uniqueName("stale-group")
+          const admin = yield* KafkaAdmin
+          yield* admin.createTopics([{ topic: input, partitions: 2 }, { topic: output, partitions: 1 }])
+          const sink = yield* KafkaSink
+          const producer = yield* sink.transactional(uniqueName("stale-tx"))
+          const source = yield* KafkaSource
+          const first = yield* source.subscribe({ groupId, topics: [input] })
+          const { membership } = yield* firstAssignment(first)
+          assert.isDefined(membership)
+          // A second member joins: the group rebalances into a newer generation.
+          const second = yield* source.subscribe({ groupId, topics: [input] })
+          const moved = yield* firstAssignment(second)
+          assert.isAbove(moved.membership!.generationId, membership!.generationId)
+          const outcome = yield* producer.sendAndCommit([{ topic: output, value: "from the old generation" }], {
+            groupId,
+            offsets: [{ topic: input, partition: 0, offset: "5" }],
+            membership
+          })
+          assert.strictEqual(outcome, "stale")
+          // The same producer goes on: a transaction as the current member commits.
+          const current = yield* producer.sendAndCommit([{ topic: output, value: "current" }], {
+            groupId,
+            offsets: [{ topic: input, partition: moved.partitions[0]!.partition, offset: "3" }],
+            membership: moved.membership
+          })
+          assert.strictEqual(current, "committed")
+          const reader = yield* source.subscribe({ groupId: uniqueName("stale-reader"), topics: [output] })
+          const records = yield* takeRecords(reader, 1)
+          assert.deepStrictEqual(
+            records.map((r) =>
+              r.value?.toString()
+            ),
+            ["current"]
+          )
+          const committed = yield* admin.committedOffsets(groupId, input).pipe(
+            Effect.repeat({
+              until: (cs) => cs.some((c) => c.offset !== undefined),
+              schedule: Schedule.spaced("100 millis"),
+              times: 50
+            })
+          )
+          assert.deepStrictEqual(
+            committed.filter((c) => c.offset !== undefined).map((c) => [c.partition, c.offset]),
+            [[moved.partitions[0]!.partition, "3"]]
+          )
+        }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
+    }
 
     it.live("offsets kept outside Kafka decide where newly assigned partitions start", () =>
       Effect.gen(function*() {
@@ -204,7 +273,8 @@ export const kafkaContract = (
         const sub = yield* source.subscribe({
           groupId: uniqueName("external-group"),
           topics: [topic],
-          startOffsets: (partitions) => Effect.succeed(partitions.map((p) => ({ ...p, offset: "30" })))
+          startOffsets: (partitions) =>
+            Effect.succeed(partitions.map((p) => ({ ...p, offset: "30" })))
         })
         const records = yield* takeRecords(sub, 20)
         assert.deepStrictEqual(records.map((r) => Number(r.offset)), Array.from({ length: 20 }, (_, i) => 30 + i))

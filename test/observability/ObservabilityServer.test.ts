@@ -157,7 +157,8 @@ describe("ObservabilityServer (in process, in-memory broker, transactions pipeli
       const ready = yield* get(`${url}/readyz`)
       assert.strictEqual(ready.status, 503)
       const body = JSON.parse(ready.body) as { status: string; reasons: Array<string> }
-      assert.strictEqual(body.status, "not ready")
+      // Since issue 19 start-up is its own state (was "not ready"): still 503, but says the process is starting.
+      assert.strictEqual(body.status, "startup")
       assert.include(body.reasons.join(" "), "no pipeline running yet")
     }).pipe(Effect.provide(testLayer)))
 })

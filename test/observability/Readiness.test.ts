@@ -9,6 +9,7 @@ const pipeline = (p: Partial<PipelineObservation> = {}): PipelineObservation => 
   lagSince: undefined,
   lastProgressAt: now - 1_000,
   startedAt: now - 60_000,
+  joinedGroup: true,
   ...p
 })
 const input = (i: Partial<ReadinessInput> = {}): ReadinessInput => ({
@@ -42,11 +43,46 @@ describe("readiness rules", () => {
     assert.deepStrictEqual(r.reasons, ["consumer group g not connected to Kafka (last contact 11s ago)"])
   })
 
-  it("not ready without partitions, or before any pipeline registered", () => {
-    assert.deepStrictEqual(assessReadiness(input({ pipelines: [pipeline({ assignedPartitions: 0 })] })).reasons, [
-      "transactions: no partitions assigned"
+  // Before issue 19 a pipeline without partitions was "not ready: no partitions assigned" whatever the
+  // cause. Now start-up (no first assignment yet) is its own state, still 503, and a member that joined
+  // its group but got no partition (more members than partitions) is a ready stand-by: "idle", 200.
+  it("startup: before any pipeline registered, or before a pipeline's first assignment", () => {
+    const none = assessReadiness(input({ pipelines: [] }))
+    assert.strictEqual(none.state, "startup")
+    assert.isFalse(none.ready)
+    assert.deepStrictEqual(none.reasons, ["no pipeline running yet"])
+    const waiting = assessReadiness(input({
+      pipelines: [pipeline({ assignedPartitions: 0, joinedGroup: false })],
+      // Start-up problems (a consumer not connected yet) keep the state at startup, listed as reasons.
+      connections: [{ groupId: "g", connected: false, lastContactAt: undefined, lastError: undefined }]
+    }))
+    assert.strictEqual(waiting.state, "startup")
+    assert.isFalse(waiting.ready)
+    assert.deepStrictEqual(waiting.reasons, [
+      "consumer group g not connected to Kafka (never connected)",
+      "transactions: starting (waiting for its first partition assignment)"
     ])
-    assert.deepStrictEqual(assessReadiness(input({ pipelines: [] })).reasons, ["no pipeline running yet"])
+  })
+
+  it("idle: joined its group but given no partition is ready, unless something else is wrong", () => {
+    const idle = assessReadiness(input({ pipelines: [pipeline({ assignedPartitions: 0, joinedGroup: true })] }))
+    assert.strictEqual(idle.state, "idle")
+    assert.isTrue(idle.ready)
+    assert.deepStrictEqual(idle.reasons, [])
+    assert.strictEqual(idle.pipelines[0]!.state, "idle")
+    // One pipeline idle and one consuming: the process serves, so it is ready.
+    const mixed = assessReadiness(input({
+      pipelines: [pipeline({ assignedPartitions: 0 }), pipeline({ name: "cards", assignedPartitions: 2 })]
+    }))
+    assert.strictEqual(mixed.state, "ready")
+    assert.deepStrictEqual(mixed.pipelines.map((p) => p.state), ["idle", "ready"])
+    // An idle member that lost its brokers is not ready.
+    const lost = assessReadiness(input({
+      pipelines: [pipeline({ assignedPartitions: 0 })],
+      broker: { reachable: false, checkedAt: now, error: "Connection error" }
+    }))
+    assert.strictEqual(lost.state, "not ready")
+    assert.isFalse(lost.ready)
   })
 
   it("stalled only with lag and no progress for the whole stall timeout, counted from when the lag appeared", () => {

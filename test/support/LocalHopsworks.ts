@@ -1,17 +1,22 @@
 import { Effect, type Layer } from "effect"
 import { Kafka, logLevel } from "kafkajs"
-import { createServer, type IncomingMessage, type ServerResponse } from "node:http"
+import { createServer, type IncomingMessage, type RequestListener, type ServerResponse } from "node:http"
+import { createServer as createHttpsServer } from "node:https"
 import type { AddressInfo } from "node:net"
 import { HopsworksConfig, type HopsworksSettings } from "../../src/config/HopsworksConfig.ts"
 import { buildFeatureGroupAvroSchemaString, hiveTypeProblem } from "../../src/hopsworks/AvroSchemaBuilder.ts"
 import type { ApiKeyScope } from "../../src/hopsworks/HopsworksError.ts"
+import { entityNamePattern, onlineSchemaProblem, onlineTypeOf } from "../../src/hopsworks/OnlineTypes.ts"
 
 /**
  * A stand-in Hopsworks REST server for tests: node:http on 127.0.0.1 (random port), answering the
  * paths HopsworksClient uses with the bodies the real server sends (protocol page), checking the
- * `Authorization: ApiKey <key>` header, and able to misbehave on demand (403 per scope, 5xx N times).
+ * `Authorization: ApiKey <key>` header, and able to misbehave on demand (403 per scope or role, 5xx N
+ * times, an answer that comes late or never after the work is done). It is as strict as the server
+ * where a client could get it wrong: names, online types, unknown fields in a feature group body.
  * Creating a feature group registers its Avro subject (AvroSchemaBuilder) and, when a Kafka bootstrap
- * is given, creates its topic on the real broker. Every request is recorded.
+ * is given, creates its topic on the real broker. Executions stay running until `finishExecutions`.
+ * Every request is recorded.
  */
 
 export interface LocalHopsworksOptions {
@@ -23,6 +28,8 @@ export interface LocalHopsworksOptions {
   readonly kafkaBootstrap?: string
   /** False: `online_ingestion` answers 404 like a 4.0/4.1 server. Default true. */
   readonly onlineIngestion?: boolean
+  /** Serve HTTPS with this certificate (PEM) instead of plain HTTP. */
+  readonly tls?: { readonly cert: string; readonly key: string }
 }
 
 export interface RecordedRequest {
@@ -42,7 +49,7 @@ export interface StoredFeatureGroup {
 }
 
 export interface LocalHopsworks {
-  /** `http://127.0.0.1:<port>` */
+  /** `http://127.0.0.1:<port>` (`https://` with the `tls` option) */
   readonly url: string
   readonly host: string
   readonly port: number
@@ -57,10 +64,21 @@ export interface LocalHopsworks {
   /** Requests needing `scope` answer 403 / 320004 until `allowScope`. */
   readonly forbidScope: (scope: ApiKeyScope) => void
   readonly allowScope: (scope: ApiKeyScope) => void
+  /** Requests needing `scope` answer 403 / 320003 (the key's user lacks the project role) until `allowScope`. */
+  readonly forbidRole: (scope: ApiKeyScope) => void
   /** The next `count` requests (matching `path` if given) answer `status` (default 503). */
   readonly failNext: (count: number, status?: number, path?: RegExp) => void
+  /**
+   * The next `count` requests matching `method` and `path` are carried out, and then answered only after
+   * `delayMs` (a busy server), or, with `delayMs: "never"`, not at all: the connection is cut.
+   */
+  readonly answerLate: (count: number, delayMs: number | "never", method: string, path: RegExp) => void
   readonly featureGroups: () => ReadonlyArray<StoredFeatureGroup>
   readonly executions: () => ReadonlyArray<{ readonly job: string; readonly id: number }>
+  /** Arguments each execution was started with (the request body, or the job's defaults for an empty one). */
+  readonly executionArgs: () => ReadonlyArray<string>
+  /** Every running execution ends with `finalStatus` (default SUCCEEDED). */
+  readonly finishExecutions: (finalStatus?: string) => void
   readonly topics: () => ReadonlyArray<Record<string, unknown>>
   /** HopsworksConfig pointing at this server (override e.g. `apiKey` or `project` to test failures). */
   readonly configLayer: (
@@ -90,6 +108,62 @@ const scopeOf = (path: string): ApiKeyScope => {
   return "FEATURESTORE"
 }
 
+/** Fields the server knows in a feature group body (hsfs `FeatureGroup.to_dict`) and in each feature. */
+const featureGroupFields = new Set([
+  "id",
+  "name",
+  "version",
+  "description",
+  "onlineEnabled",
+  "timeTravelFormat",
+  "features",
+  "featurestoreId",
+  "type",
+  "statisticsConfig",
+  "eventTime",
+  "expectationSuite",
+  "parents",
+  "topicName",
+  "notificationTopicName",
+  "deprecated",
+  "transformationFunctions",
+  "ttl",
+  "ttlEnabled",
+  "sinkEnabled",
+  "dataSource",
+  "onlineConfig",
+  "embeddingIndex",
+  "deltaStreamerJobConf",
+  "tags"
+])
+const featureFields = new Set([
+  "name",
+  "type",
+  "description",
+  "partition",
+  "hudiPrecombineKey",
+  "primary",
+  "foreign",
+  "onlineType",
+  "defaultValue",
+  "featureGroupId",
+  "onDemand",
+  "useFullyQualifiedName"
+])
+
+/** The first field of a feature group body the server would not know, as `"name"` or `"features[i].name"`. */
+const unknownFields = (body: object): string | undefined => {
+  const top = Object.keys(body).find((k) => !featureGroupFields.has(k))
+  if (top !== undefined) return `"${top}"`
+  const features = (body as { features?: unknown }).features
+  if (!Array.isArray(features)) return undefined
+  for (const [i, f] of features.entries()) {
+    const field = Object.keys(f as object).find((k) => !featureFields.has(k))
+    if (field !== undefined) return `"features[${i}].${field}"`
+  }
+  return undefined
+}
+
 const projectNotFound = (res: ServerResponse) =>
   json(res, 400, restError(150004, "Project wasn't found.", "The project does not exist or you are not a member"))
 
@@ -113,12 +187,21 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
 
     const requests: Array<RecordedRequest> = []
     const forbidden = new Set<ApiKeyScope>()
+    const roleMissing = new Set<ApiKeyScope>()
     const failures: Array<{ status: number; path: RegExp | undefined }> = []
+    const late: Array<{ delayMs: number | "never"; method: string; path: RegExp }> = []
     const featureGroups = new Map<string, StoredFeatureGroup>()
     const subjects = new Map<string, Array<{ id: number; subject: string; version: number; schema: string }>>()
     const creating = new Map<string, Promise<void>>()
-    const jobs = new Set<string>()
-    const executions: Array<{ job: string; id: number }> = []
+    const jobs = new Map<string, { readonly defaultArgs: string }>()
+    const executions: Array<{
+      job: string
+      id: number
+      args: string
+      submissionTime: string
+      state: string
+      finalStatus: string
+    }> = []
     const topics = new Map<string, Record<string, unknown>>()
     let nextId = 1000
     let nextSchemaId = 2000
@@ -175,6 +258,9 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
       if (forbidden.has(scope)) {
         return json(res, 403, restError(320004, `Api key does not have the required scope: ${scope}`, ""))
       }
+      if (roleMissing.has(scope)) {
+        return json(res, 403, restError(320003, "No valid role found for this invocation", ""))
+      }
 
       let m: RegExpExecArray | null
       if ((m = /^\/project\/getProjectInfo\/([^/]+)$/.exec(path)) && method === "GET") {
@@ -206,17 +292,39 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         })
       }
 
-      if ((m = /^\/jobs\/([^/]+)\/executions$/.exec(rest)) && method === "POST") {
+      if ((m = /^\/jobs\/([^/]+)(\/executions)?$/.exec(rest))) {
         const job = decodeURIComponent(m[1]!)
-        if (!jobs.has(job)) return json(res, 404, restError(130009, "Job not found", `job ${job} not found`))
-        const id = nextId++
-        executions.push({ job, id })
-        return json(res, 201, {
-          id,
-          state: "INITIALIZING",
-          finalStatus: "UNDEFINED",
-          submissionTime: new Date().toISOString()
-        })
+        const config = jobs.get(job)
+        if (config === undefined) return json(res, 404, restError(130009, "Job not found", `job ${job} not found`))
+        if (m[2] === undefined && method === "GET") {
+          return json(res, 200, {
+            id: 1,
+            name: job,
+            jobType: "SPARK",
+            config: { type: "sparkJobConfiguration", ...config }
+          })
+        }
+        if (m[2] !== undefined && method === "GET") {
+          // sort_by=submissiontime:desc, limit, offset: what clients ask for to see the last execution
+          const mine = executions.filter((e) => e.job === job).toReversed()
+          const offset = Number(url.searchParams.get("offset") ?? 0)
+          const limit = Number(url.searchParams.get("limit") ?? mine.length)
+          const items = mine.slice(offset, offset + limit).map(executionDto)
+          return json(res, 200, items.length === 0 ? { count: mine.length } : { count: mine.length, items })
+        }
+        if (m[2] !== undefined && method === "POST") {
+          // a non-empty body replaces the job's default arguments
+          const execution = {
+            job,
+            id: nextId++,
+            args: body.length > 0 ? body : config.defaultArgs,
+            submissionTime: new Date().toISOString(),
+            state: "INITIALIZING",
+            finalStatus: "UNDEFINED"
+          }
+          executions.push(execution)
+          return json(res, 201, executionDto(execution))
+        }
       }
 
       if ((m = /^\/kafka\/subjects\/([^/]+)\/versions$/.exec(rest)) && method === "POST") {
@@ -299,6 +407,14 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
       return json(res, 404, restError(100000, `No route for ${method} ${path}`))
     }
 
+    const executionDto = (e: (typeof executions)[number]) => ({
+      id: e.id,
+      state: e.state,
+      finalStatus: e.finalStatus,
+      submissionTime: e.submissionTime,
+      args: e.args
+    })
+
     const subjectVersion = (res: ServerResponse, subject: string, version: string) => {
       const versions = subjects.get(subject)
       if (versions === undefined || versions.length === 0) {
@@ -320,10 +436,35 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         onlineEnabled?: boolean
         eventTime?: string | null
         timeTravelFormat?: string
-        features: Array<{ name: string; type: string; primary?: boolean; partition?: boolean }>
+        features: Array<{ name: string; type: string; onlineType?: string; primary?: boolean; partition?: boolean }>
+      }
+      // 270001 COULD_NOT_CREATE_FEATUREGROUP stands for the server's finer codes, which clients do not act on
+      const refused = (errorCode: number, errorMsg: string, usrMsg: string) =>
+        json(res, 400, restError(errorCode, errorMsg, usrMsg))
+      const unknownField = unknownFields(req)
+      if (unknownField !== undefined) {
+        return refused(270001, "Invalid request body", `Unrecognized field ${unknownField}`)
       }
       if (req.type !== "streamFeatureGroupDTO") {
         return json(res, 400, restError(270001, "Could not create feature group", `unsupported type ${req.type}`))
+      }
+      if (!entityNamePattern.test(req.name)) {
+        return refused(270001, "Illegal feature group name", `${req.name}: a lower-case letter first, at most 63`)
+      }
+      for (const f of req.features) {
+        if (!entityNamePattern.test(f.name)) {
+          return refused(270001, "Illegal feature name", `${f.name}: a lower-case letter first, at most 63`)
+        }
+      }
+      if (new Set(req.features.map((f) => f.name)).size !== req.features.length) {
+        return refused(270001, "Duplicated feature names", req.name)
+      }
+      if (req.eventTime !== undefined && req.eventTime !== null) {
+        const eventTime = req.features.find((f) => f.name === req.eventTime)
+        if (eventTime === undefined) return refused(270172, "Event time feature not found", req.eventTime)
+        if (!["TIMESTAMP", "DATE", "BIGINT"].includes(eventTime.type.toUpperCase())) {
+          return refused(270171, "Illegal event time feature type", `${req.eventTime} is ${eventTime.type}`)
+        }
       }
       const key = `${req.name}_${req.version}`
       const pending = creating.get(key)
@@ -339,6 +480,10 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         if (problem !== undefined) return json(res, 400, restError(270153, "Avro conversion failed", problem))
       }
       const onlineEnabled = req.onlineEnabled ?? false
+      if (onlineEnabled) {
+        const problem = onlineSchemaProblem(req.features.map((f) => ({ ...f, primary: f.primary === true })))
+        if (problem !== undefined) return refused(270001, "Could not create the online feature group", problem)
+      }
       const topic = onlineEnabled ? onlineTopic : project
       const subject = registerSubject(
         key,
@@ -372,7 +517,7 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         features: req.features.map((f) => ({
           name: f.name,
           type: f.type,
-          onlineType: f.type === "string" ? "varchar(100)" : f.type,
+          onlineType: onlineEnabled ? onlineTypeOf(f) : null,
           description: "",
           primary: f.primary === true,
           partition: f.partition === true,
@@ -398,25 +543,40 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         creating.delete(key)
       }
       featureGroups.set(key, { dto, subject })
-      jobs.add(`${key}_offline_fg_materialization`)
+      jobs.set(`${key}_offline_fg_materialization`, {
+        defaultArgs:
+          `-op offline_fg_materialization -path hdfs:///Projects/${project}/Resources/jobs/${key}/config.json`
+      })
       return json(res, 201, dto)
     }
 
-    const server = createServer((req, res) => {
+    const listener: RequestListener = (req, res) => {
       const url = new URL(req.url ?? "/", "http://127.0.0.1")
+      const path = url.pathname.replace(/^\/hopsworks-api\/api/, "")
+      const lateIndex = late.findIndex((l) => l.method === req.method && l.path.test(path))
+      const lateAnswer = lateIndex >= 0 ? late.splice(lateIndex, 1)[0] : undefined
       readBody(req)
         .then(async (body) => {
           const originalEnd = res.end.bind(res)
           res.end = ((...args: Parameters<ServerResponse["end"]>) => {
             requests.push({
               method: req.method ?? "GET",
-              path: url.pathname.replace(/^\/hopsworks-api\/api/, ""),
+              path,
               query: url.searchParams,
               contentType: req.headers["content-type"],
               authorized: req.headers.authorization === `ApiKey ${apiKey}`,
               body,
-              status: res.statusCode
+              status: lateAnswer?.delayMs === "never" ? 0 : res.statusCode
             })
+            // the work is done either way; only the answer is late or lost
+            if (lateAnswer?.delayMs === "never") {
+              req.socket.destroy()
+              return res
+            }
+            if (lateAnswer !== undefined) {
+              setTimeout(() => originalEnd(...args), lateAnswer.delayMs)
+              return res
+            }
             return originalEnd(...args)
           }) as ServerResponse["end"]
           await handle(req, res, url, body)
@@ -424,7 +584,9 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         .catch((error: unknown) => {
           if (!res.headersSent) json(res, 500, restError(100001, `test server error: ${String(error)}`))
         })
-    })
+    }
+    const server = options.tls === undefined ? createServer(listener) : createHttpsServer(options.tls, listener)
+    const scheme = options.tls === undefined ? "http" : "https"
 
     const port = yield* Effect.acquireRelease(
       Effect.callback<number>((resume) => {
@@ -439,7 +601,7 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
     )
 
     const local: LocalHopsworks = {
-      url: `http://127.0.0.1:${port}`,
+      url: `${scheme}://127.0.0.1:${port}`,
       host: "127.0.0.1",
       port,
       apiKey,
@@ -452,18 +614,33 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         requests.length = 0
       },
       forbidScope: (scope) => void forbidden.add(scope),
-      allowScope: (scope) => void forbidden.delete(scope),
+      allowScope: (scope) => {
+        forbidden.delete(scope)
+        roleMissing.delete(scope)
+      },
+      forbidRole: (scope) => void roleMissing.add(scope),
       failNext: (count, status = 503, path) => {
         for (let i = 0; i < count; i++) failures.push({ status, path })
       },
+      answerLate: (count, delayMs, method, path) => {
+        for (let i = 0; i < count; i++) late.push({ delayMs, method, path })
+      },
       featureGroups: () => [...featureGroups.values()],
-      executions: () => [...executions],
+      executions: () => executions.map((e) => ({ job: e.job, id: e.id })),
+      executionArgs: () => executions.map((e) => e.args),
+      finishExecutions: (finalStatus = "SUCCEEDED") => {
+        for (const e of executions) {
+          if (e.finalStatus !== "UNDEFINED") continue
+          e.state = "FINISHED"
+          e.finalStatus = finalStatus
+        }
+      },
       topics: () => [...topics.values()],
       configLayer: (overrides = {}) =>
         HopsworksConfig.layerWith({
           host: "127.0.0.1",
           port,
-          scheme: "http",
+          scheme,
           project,
           requestTimeoutMs: 5_000,
           ...overrides,

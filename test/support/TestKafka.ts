@@ -24,7 +24,13 @@ export const realKafkaLayer = (
   Layer.fresh(
     Layer.mergeAll(KafkaSource.layer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
       Layer.provideMerge(KafkaClient.layer),
-      Layer.provideMerge(KafkaConfig.layerWith({ ...settings, brokers: settings.brokers ?? [kafkaBootstrap()] }))
+      // The source here is kafkajs' (KafkaSource.layer), and transactions follow the consumer's client.
+      Layer.provideMerge(KafkaConfig.layerWith({
+        producerClient: "platformatic",
+        ...settings,
+        client: "kafkajs",
+        brokers: settings.brokers ?? [kafkaBootstrap()]
+      }))
     )
   )
 

@@ -16,6 +16,7 @@ import {
   type StreamFeatureGroupCreate,
   type SubjectDTO
 } from "../HopsworksSchemas.ts"
+import { entityNamePattern, onlineSchemaProblem, onlineTypeOf } from "../OnlineTypes.ts"
 import { asHopsworksError, type HopsworksHttp, type Operation } from "./HopsworksHttp.ts"
 import { getSubject } from "./KafkaApi.ts"
 import type { ProjectContext } from "./ProjectContext.ts"
@@ -43,18 +44,23 @@ export const makeFeatureGroupApi = (http: HopsworksHttp, context: Effect.Effect<
       http.recover(op, (rejected) =>
         (rejected.status === 404 && rejected.errorCode !== 270008) ||
           (rejected.status === 400 && rejected.errorCode === 270009)
-          ? Effect.succeedNone
+          ? Effect.succeed(Option.none<FeaturegroupDTO>())
           : undefined)
     )
   }
 
-  /** POST; None when someone else created it first (270089), so the caller re-GETs. */
+  /**
+   * POST, once per attempt (a feature group must not be made twice); after an unclear answer the
+   * feature group is looked up before another POST. None when someone else created it first
+   * (270089), so the caller re-GETs.
+   */
   const createFeatureGroup = (ctx: ProjectContext, spec: FeatureGroupSpec) => {
     const op: Operation = {
       description: `create feature group "${spec.name}" version ${spec.version}`,
-      scope: "FEATURESTORE"
+      scope: "FEATURESTORE",
+      creates: "once"
     }
-    return http.send(
+    const attempt = http.sendOnce(
       op,
       HttpClientRequest.post(fgPath(ctx), { urlParams: { expand: "features" } }).pipe(
         HttpClientRequest.bodyJsonUnsafe(createBody(ctx, spec))
@@ -64,9 +70,16 @@ export const makeFeatureGroupApi = (http: HopsworksHttp, context: Effect.Effect<
       Effect.map(Option.some),
       http.recover(
         op,
-        (rejected) => rejected.status === 400 && rejected.errorCode === 270089 ? Effect.succeedNone : undefined
+        (rejected) =>
+          rejected.status === 400 && rejected.errorCode === 270089
+            ? Effect.succeed(Option.none<FeaturegroupDTO>())
+            : undefined
       )
     )
+    return http.create<Option.Option<FeaturegroupDTO>, HopsworksError>(op, {
+      find: Effect.map(findFeatureGroup(ctx, spec.name, spec.version), (found) => Option.map(found, Option.some)),
+      attempt
+    })
   }
 
   /** The latest version of the feature group's Avro subject, from its feature store's registry. */
@@ -111,9 +124,11 @@ export const makeFeatureGroupApi = (http: HopsworksHttp, context: Effect.Effect<
     function*(fg: ResolvedFeatureGroup, numEntries: number | null) {
       if (!fg.onlineEnabled) return Option.none<number>()
       const ctx = yield* context
+      // An ingestion made twice is only an unused id: repeatable.
       const op: Operation = {
         description: `start an online ingestion for "${fg.name}" v${fg.version}`,
-        scope: "FEATURESTORE"
+        scope: "FEATURESTORE",
+        creates: "repeatable"
       }
       return yield* http.send(
         op,
@@ -159,14 +174,19 @@ const createBody = (ctx: ProjectContext, spec: FeatureGroupSpec): StreamFeatureG
       primary: pk.has(f.name),
       partition: false,
       hudiPrecombineKey: false,
-      description: ""
+      description: "",
+      ...(f.onlineType === undefined ? {} : { onlineType: f.onlineType })
     })),
     deltaStreamerJobConf: { writeOptions: [], sparkJobConfiguration: null }
   }
 }
 
 const toResolved = (ctx: ProjectContext, dto: FeaturegroupDTO, subject: SubjectDTO): ResolvedFeatureGroup => {
-  const features = (dto.features ?? []).map((f) => ({ name: f.name, type: f.type }))
+  const features = (dto.features ?? []).map((f) =>
+    f.onlineType === undefined || f.onlineType === null
+      ? { name: f.name, type: f.type }
+      : { name: f.name, type: f.type, onlineType: f.onlineType }
+  )
   const onlineEnabled = dto.onlineEnabled ?? false
   return {
     projectId: ctx.ownerProjectId,
@@ -188,11 +208,13 @@ const toResolved = (ctx: ProjectContext, dto: FeaturegroupDTO, subject: SubjectD
 const validateSpec = (spec: FeatureGroupSpec): Effect.Effect<void, HopsworksError> => {
   const invalid = (detail: string) =>
     Effect.fail(asHopsworksError(new InvalidFeatureGroupSpec({ name: spec.name, version: spec.version, detail })))
-  if (!/^[a-z0-9_]*[a-z][a-z0-9_]*$/.test(spec.name)) {
-    return invalid("the name must be lower case letters, digits and underscores, with at least one letter")
-  }
-  if (spec.name.length > 63) return invalid("the name must be at most 63 characters")
+  const nameRule = "must start with a lower-case letter, then lower-case letters, digits and underscores, " +
+    "at most 63 characters"
+  if (!entityNamePattern.test(spec.name)) return invalid(`the name ${nameRule}`)
   if (spec.features.length === 0) return invalid("it has no features")
+  for (const f of spec.features) {
+    if (!entityNamePattern.test(f.name)) return invalid(`feature name "${f.name}" ${nameRule}`)
+  }
   const types = new Map(spec.features.map((f) => [f.name, f.type]))
   if (types.size !== spec.features.length) return invalid("feature names must be unique")
   if (spec.primaryKey.length === 0) return invalid("a stream feature group needs at least one primary key")
@@ -208,6 +230,11 @@ const validateSpec = (spec: FeatureGroupSpec): Effect.Effect<void, HopsworksErro
     const problem = hiveTypeProblem(f.type)
     if (problem !== undefined) return invalid(`feature "${f.name}": ${problem}`)
   }
+  if (spec.onlineEnabled ?? true) {
+    const pk = new Set(spec.primaryKey)
+    const problem = onlineSchemaProblem(spec.features.map((f) => ({ ...f, primary: pk.has(f.name) })))
+    if (problem !== undefined) return invalid(problem)
+  }
   return Effect.void
 }
 
@@ -221,10 +248,26 @@ const checkShape = (dto: FeaturegroupDTO, spec: FeatureGroupSpec) => {
       )
     )
   }
-  const existing = new Set(dto.features.map((f) => f.name))
+  const existing = new Map(dto.features.map((f) => [f.name, f]))
   const missing = spec.features.filter((f) => !existing.has(f.name)).map((f) => f.name)
-  return missing.length === 0 ? Effect.void : Effect.logWarning(
-    `Hopsworks feature group ${spec.name} v${spec.version} exists without the features ${missing.join(", ")}; ` +
-      "their values will not be written. Create a new version of the feature group to add them."
-  )
+  // An online type asked for now does not change a feature group created before: its rows are checked
+  // against the column it has.
+  const narrower = spec.features.flatMap((f) => {
+    const found = existing.get(f.name)
+    if (f.onlineType === undefined || found === undefined || !(dto.onlineEnabled ?? false)) return []
+    const has = onlineTypeOf({ type: found.type, onlineType: found.onlineType ?? undefined })
+    return has === onlineTypeOf(f) ? [] : [`${f.name} is ${has}, not ${onlineTypeOf(f)}`]
+  })
+  return Effect.all([
+    missing.length === 0 ? Effect.void : Effect.logWarning(
+      `Hopsworks feature group ${spec.name} v${spec.version} exists without the features ${missing.join(", ")}; ` +
+        "their values will not be written. Create a new version of the feature group to add them."
+    ),
+    narrower.length === 0 ? Effect.void : Effect.logWarning(
+      `Hopsworks feature group ${spec.name} v${spec.version} exists with other online types (${
+        narrower.join("; ")
+      }); ` +
+        "rows are checked against the existing columns. Create a new version of the feature group to change them."
+    )
+  ], { discard: true })
 }

@@ -8,6 +8,7 @@ import {
   FeatureStoreNotFound,
   HopsworksError,
   type HopsworksErrorReason,
+  MissingProjectRole,
   MissingScope,
   ProjectNotFound,
   RequestRejected,
@@ -35,6 +36,14 @@ export interface HttpRetryOptions {
 export interface Operation {
   readonly description: string
   readonly scope: ApiKeyScope
+  /**
+   * Set on POSTs that create something. They get no client-side timeout: the server finishes what it
+   * started whatever we do, so giving up early only leaves us not knowing whether it happened.
+   * `repeatable`: sending it again is harmless (the server answers "exists", or the same id), so it is
+   * retried like a read; `once`: a repeat would make a second one, so it is sent with `sendOnce` and
+   * retried only through `create`, which looks first.
+   */
+  readonly creates?: "repeatable" | "once" | undefined
 }
 
 /** What the server said about a non-2xx answer, as far as it said anything. */
@@ -54,14 +63,16 @@ class NoAnswer extends Data.TaggedError("NoAnswer")<{ readonly detail: string; r
 
 type AttemptFailure = StatusFailure | NoAnswer
 
+/** A create sent once got no clear answer (no answer, 5xx, 408, 429): it may or may not have happened. */
+export class Ambiguous extends Data.TaggedError("Ambiguous")<{ readonly failure: AttemptFailure }> {}
+
 /**
  * An outage (5xx), a rate limit (429), a server-side timeout (408) or no answer at all may pass, so
  * they are retried; any other 4xx (bad key, missing scope, not found, bad request) would fail the
  * same way again and goes straight back to the caller.
  *
- * Note: creating calls (POST a feature group, a subject, a topic, an execution) are retried like the
- * rest; after a timeout the first attempt may have succeeded. The feature group and topic endpoints
- * answer a repeat with "exists" (handled by the callers); a job start would run the job twice.
+ * Creating calls are the exception (see `Operation.creates`): a repeat of one that may have succeeded
+ * is only sent after looking whether it did.
  */
 const classify: Classifier<AttemptFailure> = (failure) => {
   if (failure._tag === "NoAnswer") return failure.kind
@@ -80,6 +91,23 @@ export interface HopsworksHttp {
     op: Operation,
     request: HttpClientRequest.HttpClientRequest
   ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HopsworksError | Rejected>
+  /** A `creates: "once"` request, sent once without a timeout; `Ambiguous` when it may or may not have happened. */
+  readonly sendOnce: (
+    op: Operation,
+    request: HttpClientRequest.HttpClientRequest
+  ) => Effect.Effect<HttpClientResponse.HttpClientResponse, HopsworksError | Rejected | Ambiguous>
+  /**
+   * Makes something that must not be made twice: `attempt` (built on `sendOnce`) is tried; after an
+   * ambiguous outcome, and a backoff, `find` looks whether it exists now and, if so, that is the
+   * answer; otherwise `attempt` is tried again, up to the attempts of any request.
+   */
+  readonly create: <A, E>(
+    op: Operation,
+    options: {
+      readonly find: Effect.Effect<Option.Option<A>, E>
+      readonly attempt: Effect.Effect<A, E | Ambiguous>
+    }
+  ) => Effect.Effect<A, E | HopsworksError>
   /** The 2xx body decoded with `schema` (UnexpectedResponse when it has another shape). */
   readonly decode: <S extends Schema.Constraint & { readonly DecodingServices: never }>(
     op: Operation,
@@ -98,7 +126,7 @@ export interface HopsworksHttp {
   readonly recover: <B = never>(
     op: Operation,
     handle: (rejected: Rejected) => Effect.Effect<B, HopsworksError> | undefined
-  ) => <A, R>(self: Effect.Effect<A, HopsworksError | Rejected, R>) => Effect.Effect<A | B, HopsworksError, R>
+  ) => <A, E, R>(self: Effect.Effect<A, E | Rejected, R>) => Effect.Effect<A | B, E | HopsworksError, R>
 }
 
 export const asHopsworksError = (reason: HopsworksErrorReason): HopsworksError => new HopsworksError({ reason })
@@ -142,7 +170,8 @@ export const makeHopsworksHttp = (
   }
 
   /** One attempt, ending in a 2xx response with its body read, or in the reason it did not. */
-  const attempt = (
+  const attempt = (timed: boolean) =>
+  (
     response: Effect.Effect<HttpClientResponse.HttpClientResponse, HttpClientError.HttpClientError>
   ): Effect.Effect<HttpClientResponse.HttpClientResponse, AttemptFailure> =>
     response.pipe(
@@ -154,7 +183,7 @@ export const makeHopsworksHttp = (
           reason.response.text,
           (body) => Effect.fail(new StatusFailure({ status: reason.response.status, body }))
         )),
-      Effect.timeout(timeout),
+      timed ? Effect.timeout(timeout) : (self) => self,
       Effect.mapError((e): AttemptFailure => {
         if (e._tag === "StatusFailure") return e
         if (Cause.isTimeoutError(e)) {
@@ -166,25 +195,37 @@ export const makeHopsworksHttp = (
       })
     )
 
-  const client = httpClient.pipe(
+  const schedule = options.retrySchedule ?? transientBackoff
+  const base = httpClient.pipe(
     HttpClient.mapRequest(flow(
       HttpClientRequest.prependUrl(`${endpoint}/hopsworks-api/api`),
       HttpClientRequest.setHeader("Authorization", `ApiKey ${apiKey}`),
       HttpClientRequest.acceptJson
     )),
-    HttpClient.filterStatusOk,
-    HttpClient.transformResponse(attempt),
-    HttpClient.transformResponse(retryWith({
-      classify,
-      times: maxAttempts - 1,
-      schedule: options.retrySchedule ?? transientBackoff,
-      onRetry: (failure) =>
-        Effect.logDebug(
-          `Hopsworks request failed (${failure._tag === "StatusFailure" ? failure.status : "no response"}), ` +
-            "will retry if attempts remain"
-        )
-    }))
+    HttpClient.filterStatusOk
   )
+  const retried = HttpClient.transformResponse(retryWith({
+    classify,
+    times: maxAttempts - 1,
+    schedule,
+    onRetry: (failure: AttemptFailure) =>
+      Effect.logDebug(
+        `Hopsworks request failed (${failure._tag === "StatusFailure" ? failure.status : "no response"}), ` +
+          "will retry if attempts remain"
+      )
+  }))
+  const client = base.pipe(HttpClient.transformResponse(attempt(true)), retried)
+  const untimedClient = base.pipe(HttpClient.transformResponse(attempt(false)), retried)
+  const onceClient = base.pipe(HttpClient.transformResponse(attempt(false)))
+
+  /** The last ambiguous outcome of a create, once its attempts are used up. */
+  const afterAttempts = (op: Operation, failure: AttemptFailure): HopsworksError => {
+    const error = afterRetries(op, failure)
+    // only transient failures are ambiguous, and those never map to Rejected
+    return error._tag === "Rejected"
+      ? asHopsworksError(new RequestRejected({ operation: op.description, status: error.status }))
+      : error
+  }
 
   /** What an attempt's failure means once the retries are over. */
   const afterRetries = (op: Operation, failure: AttemptFailure): HopsworksError | Rejected => {
@@ -207,6 +248,15 @@ export const makeHopsworksHttp = (
       )
     }
     if (failure.status === 401) return asHopsworksError(new BadApiKey({ endpoint, ...optionalCode(info.errorCode) }))
+    if (failure.status === 403 && info.errorCode === 320003) {
+      return asHopsworksError(
+        new MissingProjectRole({
+          operation: op.description,
+          project: settings.project,
+          ...optionalMessage(info.serverMessage)
+        })
+      )
+    }
     if (failure.status === 403) {
       return asHopsworksError(new MissingScope({ scope: op.scope, operation: op.description, ...serverDetails(info) }))
     }
@@ -214,10 +264,40 @@ export const makeHopsworksHttp = (
   }
 
   const send: HopsworksHttp["send"] = (op, request) =>
-    client.execute(request).pipe(
+    (op.creates === undefined ? client : untimedClient).execute(request).pipe(
       Effect.mapError((failure) => afterRetries(op, failure)),
       Effect.annotateLogs({ operation: op.description })
     )
+
+  const sendOnce: HopsworksHttp["sendOnce"] = (op, request) =>
+    onceClient.execute(request).pipe(
+      Effect.mapError((failure) =>
+        classify(failure) === "transient" ? new Ambiguous({ failure }) : afterRetries(op, failure)
+      ),
+      Effect.annotateLogs({ operation: op.description })
+    )
+
+  const create: HopsworksHttp["create"] = (op, { attempt: tryCreate, find }) => {
+    let first = true
+    // the caller has just looked before the first attempt; every later one looks again first
+    const once = Effect.suspend(() => {
+      const look = first ? Effect.succeedNone : find
+      first = false
+      return Effect.flatMap(look, Option.match({ onSome: Effect.succeed, onNone: () => tryCreate }))
+    })
+    return once.pipe(
+      Effect.tapError((e) =>
+        isAmbiguous(e)
+          ? Effect.logWarning(
+            `Hopsworks gave no clear answer to the request to ${op.description} (${describeAttempt(e.failure)}); ` +
+              "looking whether it happened before trying again"
+          )
+          : Effect.void
+      ),
+      Effect.retry({ schedule, times: maxAttempts - 1, while: isAmbiguous }),
+      Effect.mapError((e) => (isAmbiguous(e) ? afterAttempts(op, e.failure) : e))
+    )
+  }
 
   const decode: HopsworksHttp["decode"] = (op, schema) => (response) =>
     HttpClientResponse.schemaBodyJson(schema)(response).pipe(
@@ -246,13 +326,23 @@ export const makeHopsworksHttp = (
   }
 
   const recover: HopsworksHttp["recover"] = (op, handle) => (self) =>
-    Effect.catchTag(self, "Rejected", (rejected) => handle(rejected) ?? Effect.fail(reject(op, rejected)))
+    Effect.catchIf(
+      self,
+      (e): e is Rejected => e instanceof Rejected,
+      (rejected) => handle(rejected) ?? Effect.fail(reject(op, rejected))
+    )
 
   const json: HopsworksHttp["json"] = (op, request, schema) =>
     send(op, request).pipe(Effect.flatMap(decode(op, schema)), recover(op, () => undefined))
 
-  return { settings, endpoint, featureStoreName, send, decode, json, recover }
+  return { settings, endpoint, featureStoreName, send, sendOnce, create, decode, json, recover }
 }
+
+const isAmbiguous = (e: unknown): e is Ambiguous =>
+  typeof e === "object" && e !== null && "_tag" in e && e._tag === "Ambiguous"
+
+const describeAttempt = (failure: AttemptFailure): string =>
+  failure._tag === "NoAnswer" ? failure.detail : `HTTP ${failure.status}`
 
 /** A transport failure in one line, without request headers. */
 const describeTransport = (e: unknown): string => {

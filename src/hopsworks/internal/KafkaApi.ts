@@ -72,7 +72,12 @@ export const makeKafkaApi = (http: HopsworksHttp, context: Effect.Effect<Project
     function*(ctx: ProjectContext, schema: NonNullable<KafkaTopicSpec["schema"]>) {
       const subject = schema.subject
       if (schema.avroSchema !== undefined) {
-        const regOp: Operation = { description: `register the Avro schema "${subject}"`, scope: "KAFKA" }
+        // The registry answers the same schema with the same version: repeatable.
+        const regOp: Operation = {
+          description: `register the Avro schema "${subject}"`,
+          scope: "KAFKA",
+          creates: "repeatable"
+        }
         yield* http.json(
           regOp,
           HttpClientRequest.post(`/project/${ctx.projectId}/kafka/subjects/${enc(subject)}/versions`).pipe(
@@ -98,8 +103,13 @@ export const makeKafkaApi = (http: HopsworksHttp, context: Effect.Effect<Project
       numOfReplicas: spec.replicas,
       ...(schemaRef === undefined ? {} : { schemaName: schemaRef.name, schemaVersion: schemaRef.version })
     }
-    const op: Operation = { description: `create the Kafka topic "${spec.name}"`, scope: "KAFKA" }
-    // the answer's body is not needed: 2xx is "created", 409 (190002) "already there"
+    // Repeatable: topic names are unique, a repeat is answered 409. The answer's body is not needed:
+    // 2xx is "created", 409 (190002) "already there" (also when an earlier attempt's answer was lost).
+    const op: Operation = {
+      description: `create the Kafka topic "${spec.name}"`,
+      scope: "KAFKA",
+      creates: "repeatable"
+    }
     return yield* http.send(
       op,
       HttpClientRequest.post(`/project/${ctx.projectId}/kafka/topics`).pipe(HttpClientRequest.bodyJsonUnsafe(body))

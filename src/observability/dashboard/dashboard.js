@@ -187,7 +187,9 @@ function partitionsTable(p) {
 function pipelineCard(p) {
   const attr = (m) => " data-pipeline=\"" + esc(p.name) + "\" data-metric=\"" + m + "\""
   const state = p.ready
-    ? "<span class=\"pill ok\">ready</span>"
+    ? "<span class=\"pill ok\">" + (p.state === "idle" ? "idle" : "ready") + "</span>"
+    : p.state === "startup"
+    ? "<span class=\"pill warn\">starting</span>"
     : p.stalled
     ? "<span class=\"pill bad\">stalled</span>"
     : "<span class=\"pill warn\">not ready</span>"
@@ -305,11 +307,18 @@ async function tick() {
       return
     }
     const s = await res.json()
+    if (s.readiness === undefined) {
+      // The server answers before the pipelines start (and while they stop): nothing to draw yet.
+      const ready = document.getElementById("ready")
+      ready.className = "pill warn"
+      ready.textContent = s.status || "starting"
+      return
+    }
     rowPreviews = s.rowPreviews === true
     const r = s.readiness
     const ready = document.getElementById("ready")
-    ready.className = "pill " + (r.ready ? "ok" : "bad")
-    ready.textContent = r.ready ? "ready" : "not ready"
+    ready.className = "pill " + (r.ready ? "ok" : r.state === "startup" ? "warn" : "bad")
+    ready.textContent = r.state || (r.ready ? "ready" : "not ready")
     const b = s.kafka.broker
     const broker = document.getElementById("broker")
     broker.className = "pill " + (b.reachable === false ? "bad" : b.reachable ? "ok" : "warn")

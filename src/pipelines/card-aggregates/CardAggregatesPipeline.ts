@@ -39,22 +39,23 @@ import {
   type CardAggregateRow,
   CardTransaction
 } from "../../domain/CardTransaction.ts"
-import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
-import type { FeatureGroupSpec } from "../../hopsworks/HopsworksClient.ts"
-import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
-import { windowedJob } from "../../runner/Job.ts"
-import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
-import { CardTransactionsSimulator } from "../../simulator/CardTransactionsSimulator.ts"
 import {
   Aggregator,
+  definePipeline,
+  type FeatureGroupSpec,
+  FeatureStore,
   type Firing,
+  jsonBatchDecoder,
+  type KafkaRecord,
   makeWindowEngine,
+  PipelineRegistry,
+  runPipelineWith,
   sliding,
+  windowedJob,
   type WindowEngine,
   type WindowRecord
-} from "../../window/index.ts"
+} from "../../index.ts"
+import { CardTransactionsSimulator } from "../../simulator/CardTransactionsSimulator.ts"
 
 export const decodeCardTransactions = jsonBatchDecoder(CardTransaction)
 

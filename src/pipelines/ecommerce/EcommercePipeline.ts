@@ -8,17 +8,29 @@ import {
   toEcommerceRow,
   utcDate
 } from "../../domain/EcommerceTransaction.ts"
-import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
-import { statelessJob, windowedJob } from "../../runner/Job.ts"
-import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
-import { ensureTopics } from "../../runner/PipelineRunner.ts"
-import { allTransient, errorText, retryWith } from "../../shared/Retry.ts"
+import {
+  Aggregator,
+  allTransient,
+  type Decoded,
+  definePipeline,
+  ensureTopics,
+  errorText,
+  type Firing,
+  jsonBatchDecoder,
+  type KafkaRecord,
+  makeWindowEngine,
+  type OutgoingRecord,
+  PipelineRegistry,
+  retryWith,
+  runPipelineWith,
+  SearchIndexer,
+  statelessJob,
+  tumbling,
+  windowedJob
+} from "../../index.ts"
 import { EcommerceSimulator } from "../../simulator/EcommerceSimulator.ts"
 import { classifyPostgresError, EcommerceStore } from "../../sinks/postgres/EcommerceStore.ts"
-import { SearchIndexer, transactionDocument } from "../../sinks/search/SearchIndexer.ts"
-import { Aggregator, type Firing, makeWindowEngine, tumbling } from "../../window/index.ts"
+import { transactionDocument } from "../../sinks/search/SearchIndexer.ts"
 
 /*
  * Seed 002, one topic, three outputs. Each output is its own consumer group in this process

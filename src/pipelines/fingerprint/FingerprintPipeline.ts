@@ -37,14 +37,23 @@ import { Effect, Metric, Schedule } from "effect"
 import { equipmentType, type FingerprintSettings, fingerprintSettings } from "../../config/FingerprintConfig.ts"
 import { makeFingerprint, type SensorStats } from "../../domain/Fingerprint.ts"
 import { equipmentKey, SensorMessage, type SensorReading, unnestReadings } from "../../domain/SensorReading.ts"
-import type { KafkaRecord, OutgoingRecord } from "../../kafka/KafkaRecord.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
-import { windowedJob } from "../../runner/Job.ts"
-import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
-import { ensureTopics } from "../../runner/PipelineRunner.ts"
+import {
+  Aggregator,
+  type Decoded,
+  definePipeline,
+  ensureTopics,
+  type Firing,
+  jsonBatchDecoder,
+  type KafkaRecord,
+  makeWindowEngine,
+  type OutgoingRecord,
+  PipelineRegistry,
+  runPipelineWith,
+  tumbling,
+  windowedJob,
+  type WindowEngine
+} from "../../index.ts"
 import { SensorSimulator } from "../../simulator/SensorSimulator.ts"
-import { Aggregator, type Firing, makeWindowEngine, tumbling, type WindowEngine } from "../../window/index.ts"
 
 /** A decoded, unnested sensor message: what enters the window engine. */
 export interface SensorEvent {

@@ -26,12 +26,16 @@ import { Effect, FileSystem, Random } from "effect"
 import { fingerprintSettings } from "../../config/FingerprintConfig.ts"
 import { type Fingerprint, FingerprintMessage } from "../../domain/Fingerprint.ts"
 import { equipmentKey, SensorMessage } from "../../domain/SensorReading.ts"
-import { KafkaAdmin, type PartitionOffsets } from "../../kafka/KafkaAdmin.ts"
-import type { KafkaRecord } from "../../kafka/KafkaRecord.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { type Decoded, jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
-import { statelessJob } from "../../runner/Job.ts"
-import { runJob } from "../../runner/PipelineRunner.ts"
+import {
+  type Decoded,
+  jsonBatchDecoder,
+  KafkaAdmin,
+  type KafkaRecord,
+  type PartitionOffsets,
+  PipelineRegistry,
+  runJob,
+  statelessJob
+} from "../../index.ts"
 import { type WindowReading, writeFingerprintFile } from "../../sinks/files/FingerprintFiles.ts"
 
 export interface SaveFingerprintsOptions {

@@ -1,11 +1,14 @@
 import { Effect } from "effect"
 import { type TransactionsSettings, transactionsSettings } from "../../config/PipelineConfig.ts"
 import { normaliseTransaction, Transaction, transactionFeatures } from "../../domain/Transaction.ts"
-import { FeatureStore } from "../../hopsworks/FeatureStore.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
-import { statelessJob } from "../../runner/Job.ts"
-import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import {
+  definePipeline,
+  FeatureStore,
+  jsonBatchDecoder,
+  PipelineRegistry,
+  runPipelineWith,
+  statelessJob
+} from "../../index.ts"
 import { TransactionsSimulator } from "../../simulator/TransactionsSimulator.ts"
 
 const decodeTransactions = jsonBatchDecoder(Transaction)

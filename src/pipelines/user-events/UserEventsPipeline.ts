@@ -1,12 +1,15 @@
 import { Effect } from "effect"
 import { type UserEventsSettings, userEventsSettings } from "../../config/UserEventsConfig.ts"
 import { toUserEventRow, UserEvent } from "../../domain/UserEvent.ts"
-import { PipelineRegistry } from "../../observability/PipelineStats.ts"
-import { jsonBatchDecoder } from "../../runner/BatchDecoder.ts"
-import { statelessJob } from "../../runner/Job.ts"
-import { definePipeline, runPipelineWith } from "../../runner/PipelineDefinition.ts"
+import {
+  classifyCassandraError,
+  definePipeline,
+  jsonBatchDecoder,
+  PipelineRegistry,
+  runPipelineWith,
+  statelessJob
+} from "../../index.ts"
 import { UserEventsSimulator } from "../../simulator/UserEventsSimulator.ts"
-import { classifyCassandraError } from "../../sinks/cassandra/CassandraError.ts"
 import { InMemoryUserEvents } from "../../sinks/cassandra/InMemoryUserEvents.ts"
 import { UserEventsSink } from "../../sinks/cassandra/UserEventsSink.ts"
 

@@ -3,7 +3,8 @@ import { SqlClient } from "effect/sql"
 
 /**
  * Schema of the `ecommerce` pipeline, applied by effect/sql's Migrator on start (keys `<id>_<name>`,
- * run in id order, each once). Money is numeric(14,2): exact to the cent, never a float.
+ * run in id order, each once). A transaction's money is numeric(14,2): exact to the cent, never a
+ * float; the sales totals are unconstrained numeric (still exact), since sums outgrow any one amount.
  * One statement per call: the driver prepares statements, and a prepared statement holds one command.
  */
 export const ecommerceMigrations = {
@@ -59,5 +60,16 @@ export const ecommerceMigrations = {
         updated_at timestamptz NOT NULL DEFAULT now(),
         PRIMARY KEY (group_id, topic, partition)
       )`
+  }),
+  /**
+   * A day's (category's, month's) sales add up past numeric(14,2) long before one transaction does:
+   * with a bounded total, one large sale made every later transaction of that day fail the statement
+   * (numeric field overflow) and be dead-lettered. Sums of two-decimal amounts keep two decimals.
+   */
+  "2_unbounded_sales_totals": Effect.gen(function*() {
+    const sql = yield* SqlClient.SqlClient
+    yield* sql`ALTER TABLE sales_per_category ALTER COLUMN total_sales TYPE numeric`
+    yield* sql`ALTER TABLE sales_per_day ALTER COLUMN total_sales TYPE numeric`
+    yield* sql`ALTER TABLE sales_per_month ALTER COLUMN total_sales TYPE numeric`
   })
 }

@@ -21,16 +21,27 @@ export class PostgresSinkError extends Data.TaggedError("PostgresSinkError")<{
 }> {}
 
 const sinkError = (operation: string) => (cause: unknown) =>
-  new PostgresSinkError({
-    operation,
-    message: `${operation}: ${cause instanceof Error ? cause.message : String(cause)}`,
-    cause
-  })
+  new PostgresSinkError({ operation, message: `${operation}: ${describeCause(cause)}`, cause })
+
+/**
+ * The error's message, plus the server's own words when PostgreSQL answered (e.g. "numeric field
+ * overflow (SQLSTATE 22003)"): this text becomes the reason header of a dead-lettered record.
+ */
+const describeCause = (cause: unknown): string => {
+  const text = cause instanceof Error ? cause.message : String(cause)
+  if (!isSqlError(cause)) return text
+  const server = cause.reason.cause as { readonly message?: unknown; readonly code?: unknown } | undefined
+  return typeof server?.message === "string" && typeof server.code === "string"
+    ? `${text}: ${server.message} (SQLSTATE ${server.code})`
+    : text
+}
 
 /**
  * What a failed statement means for the runner: a value PostgreSQL (or the driver) cannot store
- * (SQLSTATE class 22, e.g. a number out of range or a NUL in text; class 23, a constraint; a parameter
- * the driver cannot encode) is the batch's data at fault;
+ * (SQLSTATE class 22, e.g. a number out of range or a NUL in text; class 23, a constraint; class 54, a
+ * value over a limit of the server, e.g. a key too long for its index; a parameter the driver cannot
+ * encode) is the batch's data at fault — the runner bisects the batch, so a limit the whole batch hit
+ * is passed by its halves and only a record failing on its own is dead-lettered;
  * credentials, permissions and SQL errors will not pass by retrying; everything else (connections,
  * deadlocks, timeouts, unknown) is retried.
  */
@@ -49,7 +60,7 @@ export const classifyPostgresError = (error: PostgresSinkError): FailureKind => 
       // The driver could not encode a parameter (an integer beyond its column type): the data again.
       if (reason.message?.includes("Failed to encode") === true) return "rejected"
       const code = (reason.cause as { readonly code?: unknown } | undefined)?.code
-      return typeof code === "string" && code.startsWith("22") ? "rejected" : "transient"
+      return typeof code === "string" && (code.startsWith("22") || code.startsWith("54")) ? "rejected" : "transient"
     }
     default:
       return "transient"

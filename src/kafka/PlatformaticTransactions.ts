@@ -1,0 +1,109 @@
+import { type Consumer, Producer } from "@platformatic/kafka"
+import { Effect, Option } from "effect"
+import { randomUUID } from "node:crypto"
+import { groupInstanceIdFor, KafkaConfig } from "../config/KafkaConfig.ts"
+import { transientBackoff } from "../shared/Retry.ts"
+import { KafkaClient } from "./KafkaClient.ts"
+import { kafkaError } from "./KafkaError.ts"
+import { chunksBySize, type TransactionalProducer } from "./KafkaSink.ts"
+import { isStaleMembership } from "./PlatformaticConsumerApi.ts"
+import { messageConverter, producerOptions } from "./PlatformaticSink.ts"
+
+/**
+ * Kafka transactions on @platformatic/kafka, exactly-once across replicas (KIP-447):
+ *
+ * - **One transactional id per process instance**: `<output id>-<KAFKA_GROUP_INSTANCE_ID>` (the instance
+ *   id template applied to the output id), else `<output id>.<random UUID>` per process. Replicas
+ *   never fence each other; a restart with the same instance id fences its predecessor.
+ * - **Initialised before the consumer joins** (the runner asks for the producer first): a restarted
+ *   instance has aborted its predecessor's open transaction before it reads any start offset.
+ * - **Offsets committed as the group member that read them** (the generation of the assignment): a
+ *   member that has lost its partitions since gets its transaction refused and aborted ("stale"), so
+ *   it can never commit output for them. Start offsets are read as stable offsets (see
+ *   PlatformaticConsumerApi.committedOffsets): the new owner waits for a transaction still open.
+ * - **No wedge**: any other failure aborts if it can, closes the producer and opens a new one on the
+ *   next attempt; its InitProducerId aborts whatever the old one left open.
+ */
+export const makePlatformaticTransactional = Effect.gen(function*() {
+  const client = yield* KafkaClient
+  const settings = yield* KafkaConfig
+  return Effect.fn("PlatformaticTransactions.transactional")(function*(outputId: string) {
+    const transactionalId = Option.match(settings.groupInstanceId, {
+      onNone: () => `${outputId}.${randomUUID()}`,
+      onSome: (template) => groupInstanceIdFor(template, outputId)
+    })
+    const toMessage = messageConverter()
+    const open = async () => {
+      const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+        ...producerOptions(client, settings),
+        idempotent: true,
+        transactionalId,
+        // The broker's transaction timeout (InitProducerId); also each produce request's.
+        timeout: settings.transactionTimeoutMs,
+        // InitProducerId as a new producer (-1/-1): the client's default (0/0) claims to be producer 0,
+        // which the broker refuses (PRODUCER_FENCED) once this transactional id has a producer.
+        producerId: -1n,
+        producerEpoch: -1
+      })
+      try {
+        // InitProducerId now (it fences a predecessor with this id); the empty transaction is only local.
+        await producer.beginTransaction()
+        await producer.transaction!.cancel()
+        return producer
+      } catch (e) {
+        void producer.close(true).catch(() => undefined)
+        throw e
+      }
+    }
+    // While the broker still aborts what a crashed predecessor left open it answers
+    // CONCURRENT_TRANSACTIONS; the wait is bounded by the transaction timeout.
+    let current: Producer<Buffer, Buffer, Buffer, Buffer> | undefined = yield* Effect.tryPromise({
+      try: open,
+      catch: kafkaError(`transactional producer ${transactionalId} init`)
+    }).pipe(
+      Effect.tapError((e) => Effect.logWarning(`${e.message}; retrying`)),
+      Effect.retry({ schedule: transientBackoff, times: 20 })
+    )
+    yield* Effect.addFinalizer(() => Effect.promise(async () => current?.close(true).catch(() => undefined)))
+    yield* Effect.logDebug(`transactional producer ${transactionalId} ready`)
+
+    const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, membership, offsets }) =>
+      Effect.tryPromise({
+        try: async () => {
+          if (offsets.length > 0 && membership === undefined) {
+            throw new Error("offsets committed in a transaction need the consumer's group membership")
+          }
+          current ??= await open()
+          const producer = current
+          const transaction = await producer.beginTransaction()
+          try {
+            for (const chunk of chunksBySize(records)) {
+              await transaction.send({ messages: chunk.map(toMessage) })
+            }
+            if (offsets.length > 0) {
+              // AddOffsetsToTxn reads only the group id of the consumer it is given.
+              await transaction.addConsumer({ groupId } as Consumer)
+              await membership!.commitInTransaction({
+                transactionalId,
+                producerId: producer.producerId!,
+                producerEpoch: producer.producerEpoch!
+              }, offsets)
+            }
+            await transaction.commit()
+            return "committed" as const
+          } catch (error) {
+            const stale = isStaleMembership(error)
+            const aborted = await transaction.abort().then(() => true, () => false)
+            if (stale && aborted) return "stale" as const
+            // Whatever state the producer is in now, the next attempt starts from a fresh one.
+            current = undefined
+            void producer.close(true).catch(() => undefined)
+            if (stale) return "stale" as const
+            throw error
+          }
+        },
+        catch: kafkaError(`transaction ${transactionalId}`)
+      })
+    return { sendAndCommit }
+  })
+})

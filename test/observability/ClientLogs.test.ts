@@ -1,0 +1,34 @@
+import { assert, describe, it } from "@effect/vitest"
+import { HandledErrors, handledErrorType } from "../../src/observability/ClientLogs.ts"
+
+describe("kafkajs errors the service handles", () => {
+  it("are recognised by kafkajs' own error table: retriable ones and a topic someone else created", () => {
+    assert.strictEqual(
+      handledErrorType("There is no leader for this topic-partition as we are in the middle of a leadership election"),
+      "LEADER_NOT_AVAILABLE"
+    )
+    assert.strictEqual(handledErrorType("This server does not host this topic-partition"), "UNKNOWN_TOPIC_OR_PARTITION")
+    assert.strictEqual(handledErrorType("Topic with this name already exists"), "TOPIC_ALREADY_EXISTS")
+    // Not retriable: keeps its level.
+    assert.isUndefined(handledErrorType("Not authorized to access topics: [Topic authorization failed]"))
+    assert.isUndefined(handledErrorType(undefined))
+  })
+
+  it("warn once per interval only while they persist", () => {
+    const errors = new HandledErrors(30_000)
+    // A burst at start-up (a topic being created): debug only.
+    for (let t = 0; t <= 2_000; t += 500) assert.isUndefined(errors.record("LEADER_NOT_AVAILABLE", t))
+    // Quiet for longer than the interval: the next burst starts a new streak.
+    assert.isUndefined(errors.record("LEADER_NOT_AVAILABLE", 40_000))
+    assert.isUndefined(errors.record("NOT_COORDINATOR", 55_000))
+    // The streak has lasted the interval: one warning, with the counts since it began...
+    assert.strictEqual(
+      errors.record("LEADER_NOT_AVAILABLE", 70_000),
+      "Kafka client: 3 retriable broker error(s) in the last 30s (LEADER_NOT_AVAILABLE ×2, NOT_COORDINATOR ×1); still retrying"
+    )
+    // ...then none until another interval has passed.
+    assert.isUndefined(errors.record("LEADER_NOT_AVAILABLE", 80_000))
+    assert.isUndefined(errors.record("LEADER_NOT_AVAILABLE", 95_000))
+    assert.match(errors.record("LEADER_NOT_AVAILABLE", 100_000) ?? "", /^Kafka client: 3 retriable .* in the last 30s/)
+  })
+})
