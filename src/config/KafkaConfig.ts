@@ -41,7 +41,7 @@ export interface KafkaSettings {
   readonly producerClient: "kafkajs" | "platformatic"
   /**
    * The client behind consumer groups (KafkaSource): kafkajs (default) or @platformatic/kafka (see
-   * PlatformaticSource). With platformatic, plain produces also go through it; transactions and admin stay on kafkajs.
+   * PlatformaticSource). With platformatic, plain produces and transactions also go through it; admin stays on kafkajs.
    */
   readonly client: "kafkajs" | "platformatic"
   /** KAFKA_GROUP_INSTANCE_ID as written (static membership, platformatic only); see {@link groupInstanceIdFor}. */

@@ -12,8 +12,6 @@ import { arr, deployDir, loadYaml, obj, readText, templateDefault, templateVaria
 type Json = Record<string, unknown>
 
 const pipelines = ["transactions", "card-aggregates", "ecommerce", "fingerprint", "user-events"]
-/** Pipelines whose Kafka transactions use one transactional id per group: one process each. */
-const singleProcess = new Set(["ecommerce", "fingerprint"])
 
 const dir = join(deployDir, "kubernetes")
 const files = readdirSync(dir).filter((f) => f.endsWith(".yaml"))
@@ -134,12 +132,11 @@ describe("deploy/kubernetes", () => {
     }
   })
 
-  it("runs non-root with resources, and one replica for the pipelines with one transactional id", () => {
+  it("runs non-root with resources and at least one replica", () => {
     for (const { doc } of statefulSets) {
       const spec = obj(doc["spec"], "spec")
       const pipeline = String(arr(mainContainer(doc)["args"], "args")[1])
-      if (singleProcess.has(pipeline)) expect(spec["replicas"], pipeline).toBe(1)
-      else expect(Number(spec["replicas"])).toBeGreaterThanOrEqual(1)
+      expect(Number(spec["replicas"]), pipeline).toBeGreaterThanOrEqual(1)
       expect(obj(podSpec(doc)["securityContext"], "securityContext")).toMatchObject({ runAsNonRoot: true })
       for (const c of containersOf(doc)) {
         const resources = obj(c["resources"], "resources")
