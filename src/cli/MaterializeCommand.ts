@@ -48,7 +48,10 @@ export const materializeCommand = Command.make(
     ),
     // Not `--version`: that is the global flag printing Tributary's version (the old spelling is
     // still accepted, see legacyArguments in Cli.ts).
-    version: Flag.Int("fg-version").pipe(Flag.withDescription("Feature group version"), Flag.withDefault(1)),
+    version: Flag.Int("fg-version").pipe(
+      Flag.withDescription("Feature group version (default 1)"),
+      Flag.withDefault(1)
+    ),
     checkpoint: Flag.String("checkpoint").pipe(
       Flag.mapTryCatch(parseCheckpoint, (e) => `--checkpoint: ${e instanceof Error ? e.message : String(e)}`),
       Flag.withDescription(

@@ -1,5 +1,5 @@
 import { Schema, SchemaTransformation } from "effect"
-import { NonEmptyText, Text } from "./Text.ts"
+import { NonEmptyText } from "./Text.ts"
 
 /** `"null"` (the seed's marker for a missing reading) decodes to `null`. */
 const NullMarker = Schema.Literal("null").pipe(
@@ -27,7 +27,13 @@ export const SensorMessage = Schema.Struct({
   equip_id: Schema.Union([Schema.Int, NonEmptyText]),
   /** Event time, epoch milliseconds. */
   timestamp: Schema.Int.check(Schema.isGreaterThanOrEqualTo(0)),
-  data: Schema.Record(Text, SensorValue)
+  /** Sensor ids with a UTF-8 form (a key schema would drop the others silently, so the whole map is checked). */
+  data: Schema.Record(Schema.String, SensorValue).check(
+    Schema.makeFilter((data: Readonly<Record<string, unknown>>) =>
+      Object.keys(data).every((sensor) => sensor.isWellFormed()) ||
+      "Expected sensor ids without lone UTF-16 surrogates (they have no UTF-8 form)"
+    )
+  )
 })
 export type SensorMessage = typeof SensorMessage.Type
 

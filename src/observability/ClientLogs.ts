@@ -44,6 +44,14 @@ export const handledErrorType = (error: unknown): string | undefined =>
   typeof error === "string" ? handledMessages.get(error) : undefined
 
 /**
+ * kafkajs' lines about a broker it cannot reach (it retries, then the service does): two per
+ * attempt. The first of a streak is worth a warning at once (a wrong address, a broker down); the
+ * rest go to debug and the periodic summary.
+ */
+export const isConnectionError = (text: string): boolean =>
+  /Connection error|Connection timeout|Failed to connect to seed broker/.test(text)
+
+/**
  * Counts handled errors and says when a warning is due: a streak of them (no gap longer than the
  * interval) that has lasted at least the interval, at most one warning per interval.
  */
@@ -58,11 +66,21 @@ export class HandledErrors {
     this.intervalMs = intervalMs
   }
 
-  /** Counts one; returns the warning line when one is due. */
-  record(type: string, now: number): string | undefined {
+  /**
+   * Counts one; returns the warning line when one is due. `announce`: the first of a streak is
+   * reported at once (as `first`, the client's own words).
+   */
+  record(type: string, now: number, announce?: { readonly first: string }): string | undefined {
     if (this.lastAt === undefined || now - this.lastAt > this.intervalMs) {
       this.streakStart = now
       this.byType.clear()
+      if (announce !== undefined) {
+        this.lastAt = now
+        this.lastWarnAt = now
+        this.byType.set(type, 1)
+        return `Kafka client: ${announce.first}; retrying (more of these at debug level, summed up every ` +
+          `${Math.round(this.intervalMs / 1000)}s while they last)`
+      }
     }
     this.lastAt = now
     this.byType.set(type, (this.byType.get(type) ?? 0) + 1)
@@ -73,7 +91,7 @@ export class HandledErrors {
     const seconds = Math.round((now - (this.lastWarnAt ?? this.streakStart ?? now)) / 1000)
     this.lastWarnAt = now
     this.byType.clear()
-    return `Kafka client: ${total} retriable broker error(s) in the last ${seconds}s (${kinds}); still retrying`
+    return `Kafka client: ${total} error(s) retried in the last ${seconds}s (${kinds}); still retrying`
   }
 }
 
@@ -84,11 +102,14 @@ export const kafkajsLogCreator = (context: Context.Context<never>) => () => {
   const clock = Context.get(context, Clock.Clock)
   return ({ level, log }: LogEntry): void => {
     const { error, logger, message } = log as { error?: unknown; logger?: unknown; message: string }
-    const text = `kafkajs ${String(logger ?? "")}: ${message}${error === undefined ? "" : `: ${String(error)}`}`
-    const type = level <= logLevel.WARN ? handledErrorType(error) : undefined
+    const detail = `${message}${error === undefined ? "" : `: ${String(error)}`}`
+    const text = `kafkajs ${String(logger ?? "")}: ${detail}`
+    const connection = level <= logLevel.WARN && isConnectionError(detail)
+    const type = level > logLevel.WARN ? undefined : connection ? "CONNECTION" : handledErrorType(error)
     let effect: Effect.Effect<void>
     if (type !== undefined) {
-      const summary = handled.record(type, clock.currentTimeMillisUnsafe())
+      const now = clock.currentTimeMillisUnsafe()
+      const summary = handled.record(type, now, connection ? { first: detail } : undefined)
       effect = summary === undefined
         ? Effect.logDebug(text)
         : Effect.andThen(Effect.logDebug(text), Effect.logWarning(summary))

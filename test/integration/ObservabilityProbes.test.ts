@@ -56,6 +56,10 @@ describe("probes of the real process (node dist/main.js run)", () => {
     } finally {
       await stopService(service)
     }
+    // The client's connection errors (two per attempt) are announced once, then kept for the periodic summary.
+    const output = service.output()
+    expect(output).not.toMatch(/ERROR/)
+    expect(output.match(/WARN .*Kafka client: Connection error/g), output).toHaveLength(1)
   }, 60_000)
 
   it("with more members than partitions the extra one is ready but idle; /metrics has runtime metrics", async () => {

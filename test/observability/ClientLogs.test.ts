@@ -1,5 +1,5 @@
 import { assert, describe, it } from "@effect/vitest"
-import { HandledErrors, handledErrorType } from "../../src/observability/ClientLogs.ts"
+import { HandledErrors, handledErrorType, isConnectionError } from "../../src/observability/ClientLogs.ts"
 
 describe("kafkajs errors the service handles", () => {
   it("are recognised by kafkajs' own error table: retriable ones and a topic someone else created", () => {
@@ -24,11 +24,31 @@ describe("kafkajs errors the service handles", () => {
     // The streak has lasted the interval: one warning, with the counts since it began...
     assert.strictEqual(
       errors.record("LEADER_NOT_AVAILABLE", 70_000),
-      "Kafka client: 3 retriable broker error(s) in the last 30s (LEADER_NOT_AVAILABLE ×2, NOT_COORDINATOR ×1); still retrying"
+      "Kafka client: 3 error(s) retried in the last 30s (LEADER_NOT_AVAILABLE ×2, NOT_COORDINATOR ×1); still retrying"
     )
     // ...then none until another interval has passed.
     assert.isUndefined(errors.record("LEADER_NOT_AVAILABLE", 80_000))
     assert.isUndefined(errors.record("LEADER_NOT_AVAILABLE", 95_000))
-    assert.match(errors.record("LEADER_NOT_AVAILABLE", 100_000) ?? "", /^Kafka client: 3 retriable .* in the last 30s/)
+    assert.match(
+      errors.record("LEADER_NOT_AVAILABLE", 100_000) ?? "",
+      /^Kafka client: 3 error\(s\) retried in the last 30s/
+    )
+  })
+
+  it("a broker it cannot reach is announced once at once, then summed up while it lasts", () => {
+    assert.isTrue(isConnectionError("Connection error: connect ECONNREFUSED 127.0.0.1:1"))
+    assert.isTrue(isConnectionError("Failed to connect to seed broker, trying another broker from the list: x"))
+    const errors = new HandledErrors(30_000)
+    const first = { first: "Connection error: connect ECONNREFUSED 127.0.0.1:1" }
+    assert.strictEqual(
+      errors.record("CONNECTION", 0, first),
+      "Kafka client: Connection error: connect ECONNREFUSED 127.0.0.1:1; retrying " +
+        "(more of these at debug level, summed up every 30s while they last)"
+    )
+    for (let t = 1_000; t < 30_000; t += 1_000) assert.isUndefined(errors.record("CONNECTION", t, first))
+    assert.match(
+      errors.record("CONNECTION", 30_000, first) ?? "",
+      /^Kafka client: 31 error\(s\) retried .*\(CONNECTION ×31\)/
+    )
   })
 })
