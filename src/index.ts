@@ -79,7 +79,7 @@ export { KafkaSource } from "./kafka/KafkaSource.ts"
 // ── Sinks: Hopsworks feature groups, a search index, Cassandra ────────────────────────────────────
 export { type SearchSettings, searchSettings } from "./config/EcommerceConfig.ts"
 export { type CassandraSettings, cassandraSettings } from "./config/UserEventsConfig.ts"
-export { type FeatureGroupSink, FeatureStore } from "./hopsworks/FeatureStore.ts"
+export { classifyFeatureGroupWrite, type FeatureGroupSink, FeatureStore } from "./hopsworks/FeatureStore.ts"
 export { featureStoreFromConfig } from "./hopsworks/FeatureStoreLayer.ts"
 export type { FeatureGroupSpec, FeatureSpec, ResolvedFeatureGroup } from "./hopsworks/HopsworksClient.ts"
 export { HopsworksError } from "./hopsworks/HopsworksError.ts"

@@ -291,7 +291,14 @@ export class BrokerState {
           ? BigInt(this.logs.get(tp.topic)?.[tp.partition]?.length ?? 0)
           : 0n
         m.positions.set(partitionKey(tp), start)
-        return { topic: tp.topic, partition: tp.partition, committedOffset: c?.offset, committedMetadata: c?.metadata }
+        const end = BigInt(this.logs.get(tp.topic)?.[tp.partition]?.length ?? 0)
+        return {
+          topic: tp.topic,
+          partition: tp.partition,
+          committedOffset: c?.offset,
+          committedMetadata: c?.metadata,
+          caughtUp: start >= end
+        }
       })
       if (m.options.startOffsets === undefined) m.buffer.reassign(assigned, this.membershipOf(m.options.groupId, m))
       else void this.applyStartOffsets(m, assigned, m.options.startOffsets)
@@ -316,7 +323,8 @@ export class BrokerState {
         const start = external.find((e) => e.topic === p.topic && e.partition === p.partition)
         if (start === undefined) return p
         member.positions.set(partitionKey(p), BigInt(start.offset))
-        return { ...p, committedOffset: start.offset, committedMetadata: undefined }
+        const end = BigInt(this.logs.get(p.topic)?.[p.partition]?.length ?? 0)
+        return { ...p, committedOffset: start.offset, committedMetadata: undefined, caughtUp: BigInt(start.offset) >= end }
       })
       member.assignment = assignment
       member.buffer.reassign(withStart, this.membershipOf(member.options.groupId, member))

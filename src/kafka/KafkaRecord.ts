@@ -40,6 +40,11 @@ export interface CommitOffset extends TopicPartition {
 export interface AssignedPartition extends TopicPartition {
   readonly committedOffset: string | undefined
   readonly committedMetadata: string | undefined
+  /**
+   * True when there was nothing to read at assignment: the partition starts at its end (last stable
+   * offset). Set by sources that look (platformatic, in-memory); undefined when unknown.
+   */
+  readonly caughtUp?: boolean | undefined
 }
 
 /** Records of one partition, in offset order. */

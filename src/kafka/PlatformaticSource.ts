@@ -212,17 +212,23 @@ export const platformaticSourceLayer = Layer.effect(
           external.find((e) => e.topic === tp.topic && e.partition === tp.partition)?.offset
         const unset = partitions.filter((tp) => externalOf(tp) === undefined && !committed.has(partitionKey(tp)))
         const resets = await retried(() => resetOffsets(consumer, unset, fromBeginning))
+        // The ends (last stable offsets, the consumer reads committed): a partition starting there is caught up.
+        const ends = await retried(() => resetOffsets(consumer, partitions, false))
         return partitions.map((tp): AssignedPartition & { readonly start: bigint } => {
+          const end = ends.get(partitionKey(tp))!
           const ext = externalOf(tp)
           if (ext !== undefined) {
-            return { ...tp, committedOffset: ext, committedMetadata: undefined, start: BigInt(ext) }
+            const start = BigInt(ext)
+            return { ...tp, committedOffset: ext, committedMetadata: undefined, start, caughtUp: start >= end }
           }
           const c = committed.get(partitionKey(tp))
+          const start = c?.offset ?? resets.get(partitionKey(tp))!
           return {
             ...tp,
             committedOffset: c?.offset.toString(),
             committedMetadata: c?.metadata,
-            start: c?.offset ?? resets.get(partitionKey(tp))!
+            start,
+            caughtUp: start >= end
           }
         })
       }

@@ -70,16 +70,25 @@ export const windowStage = <A>(
     })
   }
 
+  /** Whether each partition was idle in its latest checkpoint: a change is checkpointed on the next tick. */
+  const idleInCheckpoint = new Map<number, boolean>()
   const checkpoints = (partitions: Iterable<number>): Array<CommitOffset> => {
     const out: Array<CommitOffset> = []
     for (const partition of partitions) {
       const c = engine.checkpoint(partition)
       if (c !== undefined) {
+        idleInCheckpoint.set(partition, c.idle)
         out.push({ topic, partition, offset: String(c.offset), metadata: encodeCheckpointMetadata(c) })
       }
     }
     return out
   }
+  /** Partitions that became idle (or active) since their latest checkpoint. */
+  const idleChanged = (): Array<number> =>
+    engine.assignedPartitions().filter((p) => {
+      const c = engine.checkpoint(p)
+      return c !== undefined && c.idle !== (idleInCheckpoint.get(p) ?? false)
+    })
 
   const lateRecords = (
     late: ReadonlyArray<LateRecord<WindowRecord<unknown, unknown>>>,
@@ -134,13 +143,15 @@ export const windowStage = <A>(
     onTick: (now: number): Step<Firing<unknown, unknown>> => {
       const result = engine.onProcessingTime(now)
       report()
-      return result.fired.length === 0 ? tick : {
+      const partitions = touched(result.fired)
+      for (const p of idleChanged()) partitions.add(p)
+      return partitions.size === 0 ? tick : {
         _tag: "Write",
         items: result.fired,
         malformed: [],
         lateCount: 0,
         late: [],
-        offsets: checkpoints(touched(result.fired)),
+        offsets: checkpoints(partitions),
         partition: undefined
       }
     },
@@ -164,11 +175,15 @@ export const windowStage = <A>(
               `clock by more than MAX_FUTURE_SKEW_SECONDS; clamped to ${new Date(horizon).toISOString()}`
           )
         }
+        const { idle, ...assign } = restored
         engine.assign(p.partition, {
-          ...restored,
-          ...(restored.restoredWatermark === undefined
+          ...assign,
+          // Idle when checkpointed and nothing new since: idle again at once (until its next record),
+          // as it was, rather than holding every other partition's windows back for the idle timeout.
+          ...(idle === true && p.caughtUp === true ? { nowMs: -Infinity } : {}),
+          ...(assign.restoredWatermark === undefined
             ? {}
-            : { restoredWatermark: Math.min(restored.restoredWatermark, horizon) }),
+            : { restoredWatermark: Math.min(assign.restoredWatermark, horizon) }),
           ...(restored.restoredPartitionWatermark === undefined
             ? {}
             : { restoredPartitionWatermark: Math.min(restored.restoredPartitionWatermark, horizon) })

@@ -14,6 +14,11 @@ export interface Checkpoint {
   readonly partitionWatermark: number
   /** Last processed offset + 1 (during a replay: at least the replay's end), for `replayEndOffset`. */
   readonly endOffset: number
+  /**
+   * The partition was idle (not holding the pipeline watermark back). A new owner that finds nothing
+   * new to read restores it idle, as it was, instead of letting it hold the watermark for the timeout.
+   */
+  readonly idle: boolean
 }
 
 /** The lowest offset a kept window still needs; undefined until the partition processed a record. */
@@ -24,7 +29,8 @@ export const safeOffset = <K, V, S, Out>(
 
 export const checkpoint = <K, V, S, Out>(
   ps: PartitionState<S> | undefined,
-  windowing: Windowing<K, V, S, Out>
+  windowing: Windowing<K, V, S, Out>,
+  idle: boolean
 ): Checkpoint | undefined => {
   const offset = safeOffset(ps, windowing)
   if (ps === undefined || offset === undefined) return undefined
@@ -36,7 +42,8 @@ export const checkpoint = <K, V, S, Out>(
       offset,
       watermark: clock.effective,
       partitionWatermark: Math.max(clock.watermark, clock.deferredWatermark),
-      endOffset: Math.max(ps.lastOffset + 1, ps.replayEnd)
+      endOffset: Math.max(ps.lastOffset + 1, ps.replayEnd),
+      idle
     }
-    : { offset, watermark: clock.effective, partitionWatermark: clock.watermark, endOffset: ps.lastOffset + 1 }
+    : { offset, watermark: clock.effective, partitionWatermark: clock.watermark, endOffset: ps.lastOffset + 1, idle }
 }

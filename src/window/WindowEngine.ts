@@ -133,7 +133,10 @@ const wire = <K, V, S, Out>(
     partitionWatermark: (partition) => watermarks.get(partition)?.watermark,
     effectiveWatermark: (partition) => watermarks.get(partition)?.effective,
     safeOffset: (partition) => safeOffset(partitions.find(partition), windowing),
-    checkpoint: (partition) => checkpoint(partitions.find(partition), windowing),
+    checkpoint: (partition) => {
+      const ps = partitions.find(partition)
+      return checkpoint(ps, windowing, ps !== undefined && watermarks.isIdle(ps.clock))
+    },
     assignedPartitions: () => partitions.list().map((ps) => ps.id),
     stats: () => ({
       partitions: partitions.list().length,

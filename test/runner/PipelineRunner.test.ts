@@ -307,58 +307,125 @@ for (const kind of kinds) {
       })
     }
 
+    /** A windowed job on partitions 0 and 1, counting per minute; `fired` lists "start:count". */
+    const countingJob = (sink: ScriptedSink, fired: Array<string>) => {
+      const output = kind.output(sink)
+      return windowedJob({
+        name: "runner-test",
+        source: { groupId, topics: [topic], deadLetters },
+        decode,
+        windows: {
+          engine: makeWindowEngine<string, number, number, number>({
+            assigner: tumbling(60_000),
+            aggregator: Aggregator.count,
+            outOfOrdernessMs: 0,
+            idleTimeoutMs: 5_000
+          }),
+          toWindowRecord: (r: Reading, record) => ({
+            offset: Number(record.offset),
+            eventTime: r.at,
+            key: "all",
+            value: 1
+          })
+        },
+        output: output._tag === "KafkaTransaction"
+          ? {
+            ...output,
+            toRecords: (windows) => {
+              for (const w of windows) fired.push(`${w.window.start}:${w.result}`)
+              return { records: [], rows: [] }
+            }
+          }
+          : {
+            _tag: "AtLeastOnce",
+            write: (windows) =>
+              Effect.sync(() => {
+                for (const w of windows) fired.push(`${w.window.start}:${w.result}`)
+                return []
+              })
+          }
+      })
+    }
+
     it.effect("a quiet partition holds windows back only until its idle timeout (processing time)", () => {
       const sink = new ScriptedSink()
       const fired: Array<string> = []
       return Effect.gen(function*() {
         yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
-        // Partition 0 only (explicit partition): event times 0..70 s; partition 1 stays empty.
-        yield* (yield* KafkaSink).send(readings(0, 71).map((r) => ({ ...r, partition: 0 })))
-        const output = kind.output(sink)
-        const job = windowedJob({
-          name: "runner-test",
-          source: { groupId, topics: [topic], deadLetters },
-          decode,
-          windows: {
-            engine: makeWindowEngine<string, number, number, number>({
-              assigner: tumbling(60_000),
-              aggregator: Aggregator.count,
-              outOfOrdernessMs: 0,
-              idleTimeoutMs: 5_000
-            }),
-            toWindowRecord: (r: Reading, record) => ({
-              offset: Number(record.offset),
-              eventTime: r.at,
-              key: "all",
-              value: 1
-            })
-          },
-          output: output._tag === "KafkaTransaction"
-            ? {
-              ...output,
-              toRecords: (windows) => {
-                for (const w of windows) fired.push(`${w.window.start}:${w.result}`)
-                return { records: [], rows: [] }
-              }
-            }
-            : {
-              _tag: "AtLeastOnce",
-              write: (windows) =>
-                Effect.sync(() => {
-                  for (const w of windows) fired.push(`${w.window.start}:${w.result}`)
-                  return []
-                })
-            }
-        })
-        const fiber = yield* Effect.forkChild(runJob(job))
+        // Partition 0: event times 0..70 s; partition 1: one record at 0 s, then quiet.
+        yield* (yield* KafkaSink).send([
+          ...readings(0, 71).map((r) => ({ ...r, partition: 0 })),
+          ...readings(0, 1).map((r) => ({ ...r, partition: 1 }))
+        ])
+        const fiber = yield* Effect.forkChild(runJob(countingJob(sink, fired)))
         yield* settle
         yield* TestClock.adjust("4 seconds")
         yield* settle
         assert.deepStrictEqual(fired, [], "partition 1 is not idle yet: the watermark waits for it")
         yield* TestClock.adjust("2 seconds")
         yield* settle
-        assert.deepStrictEqual(fired, ["0:60"], "idle after 5 s: the first minute closes")
+        // Windows are per partition: partition 1's first minute closes with partition 0's.
+        assert.deepStrictEqual(fired.toSorted(), ["0:1", "0:60"], "idle after 5 s: the first minute closes")
         yield* Fiber.interrupt(fiber)
+      }).pipe(Effect.provide(brokerLayer(sink)))
+    })
+
+    it.effect("a partition idle at its checkpoint, with nothing new after a restart, is idle at once", () => {
+      const sink = new ScriptedSink()
+      const fired: Array<string> = []
+      return Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
+        // Partition 0: event times 0..70 s; partition 1: one record at 0 s, then quiet.
+        yield* (yield* KafkaSink).send([
+          ...readings(0, 71).map((r) => ({ ...r, partition: 0 })),
+          ...readings(0, 1).map((r) => ({ ...r, partition: 1 }))
+        ])
+        const first = yield* Effect.forkChild(Effect.scoped(runJob(countingJob(sink, fired))))
+        yield* settle
+        yield* TestClock.adjust("6 seconds")
+        yield* settle
+        assert.deepStrictEqual(fired.toSorted(), ["0:1", "0:60"], "partition 1 went idle")
+        yield* TestClock.adjust("2 seconds") // a tick checkpoints the change, the next commit stores it
+        yield* settle
+        yield* Fiber.interrupt(first)
+
+        // Restarted: partition 1 has nothing new, so it does not hold partition 0's windows back.
+        yield* (yield* KafkaSink).send(readings(130, 1).map((r) => ({ ...r, partition: 0 })))
+        const second = yield* Effect.forkChild(Effect.scoped(runJob(countingJob(sink, fired))))
+        yield* settle
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        assert.includeMembers(fired, ["60000:11"], "the second minute closed without another idle timeout")
+        yield* Fiber.interrupt(second)
+      }).pipe(Effect.provide(brokerLayer(sink)))
+    })
+
+    it.effect("a partition active at its checkpoint holds windows back after a restart until its idle timeout", () => {
+      const sink = new ScriptedSink()
+      const fired: Array<string> = []
+      return Effect.gen(function*() {
+        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
+        yield* (yield* KafkaSink).send([
+          ...readings(0, 71).map((r) => ({ ...r, partition: 0 })),
+          ...readings(0, 1).map((r) => ({ ...r, partition: 1 }))
+        ])
+        const first = yield* Effect.forkChild(Effect.scoped(runJob(countingJob(sink, fired))))
+        yield* settle
+        yield* TestClock.adjust("2 seconds") // commits with both partitions active
+        yield* settle
+        yield* Fiber.interrupt(first)
+        assert.deepStrictEqual(fired, [])
+
+        yield* (yield* KafkaSink).send(readings(130, 1).map((r) => ({ ...r, partition: 0 })))
+        const second = yield* Effect.forkChild(Effect.scoped(runJob(countingJob(sink, fired))))
+        yield* settle
+        yield* TestClock.adjust("1 second")
+        yield* settle
+        assert.deepStrictEqual(fired, [], "partition 1 was active: it holds the watermark as before")
+        yield* TestClock.adjust("5 seconds")
+        yield* settle
+        assert.includeMembers(fired, ["0:60", "60000:11"], "until its idle timeout")
+        yield* Fiber.interrupt(second)
       }).pipe(Effect.provide(brokerLayer(sink)))
     })
   })

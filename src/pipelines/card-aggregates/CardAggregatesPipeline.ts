@@ -41,6 +41,7 @@ import {
 } from "../../domain/CardTransaction.ts"
 import {
   Aggregator,
+  classifyFeatureGroupWrite,
   definePipeline,
   type FeatureGroupSpec,
   FeatureStore,
@@ -178,6 +179,7 @@ export const cardAggregatesJobs = Effect.fn("CardAggregatesPipeline.jobs")(funct
     },
     output: {
       _tag: "AtLeastOnce",
+      classify: classifyFeatureGroupWrite,
       write: (fired) => {
         const kept = guard === undefined ? fired : guard.filter(fired)
         const rows = kept.map((f) => toCardAggregateRow(f, withWindowStart))

@@ -2,6 +2,7 @@ import { Effect } from "effect"
 import { type TransactionsSettings, transactionsSettings } from "../../config/PipelineConfig.ts"
 import { normaliseTransaction, Transaction, transactionFeatures } from "../../domain/Transaction.ts"
 import {
+  classifyFeatureGroupWrite,
   definePipeline,
   FeatureStore,
   jsonBatchDecoder,
@@ -53,6 +54,8 @@ export const transactionsPipeline = definePipeline({
           _tag: "AtLeastOnce",
           // Rows upsert by transaction_id: a later batch's write may finish first.
           concurrency: 2,
+          // Kafka refusing the credentials stops the pipeline rather than retrying forever.
+          classify: classifyFeatureGroupWrite,
           write: (rows) =>
             featureGroup.write(rows).pipe(
               Effect.andThen(stats.tallyAll("transactions per category", rows, (r) => r.category)),
