@@ -15,6 +15,8 @@ export interface KafkaSettings {
     readonly ca: Option.Option<Pem>
     readonly cert: Option.Option<Pem>
     readonly key: Option.Option<Pem>
+    /** Client key and chain as PKCS#12 (Node's `pfx`), when they come that way (a BYOK connector's keystore). */
+    readonly pfx?: { readonly data: Redacted.Redacted<Uint8Array>; readonly passphrase: Redacted.Redacted } | undefined
     readonly rejectUnauthorized: boolean
     /** False for clusters whose certificates do not name their hosts (Hopsworks-managed Kafka). */
     readonly verifyHostname: boolean

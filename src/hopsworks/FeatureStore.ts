@@ -1,5 +1,5 @@
 import { Context, Effect, Layer, Option, Redacted } from "effect"
-import { KafkaConfig, type KafkaSettings, producerClientConfig } from "../config/KafkaConfig.ts"
+import { KafkaConfig, type KafkaSettings, type Pem, producerClientConfig } from "../config/KafkaConfig.ts"
 import { ItemsRejected } from "../domain/ItemsRejected.ts"
 import { KafkaClient } from "../kafka/KafkaClient.ts"
 import { KafkaError } from "../kafka/KafkaError.ts"
@@ -50,9 +50,7 @@ export class FeatureStore extends Context.Service<FeatureStore, {
     Effect.gen(function*() {
       const client = yield* HopsworksClient
       const connection = yield* client.kafkaConnection()
-      yield* Effect.logInfo(
-        `feature store Kafka: ${connection.bootstrapServers.join(",")} (${connection.securityProtocol})`
-      )
+      yield* Effect.logInfo(describeConnection(connection))
       const producerClient = yield* producerClientConfig
       // Fresh: layers are memoised by identity, and the service's own KafkaClient/KafkaSink (on the
       // source cluster) must not stand in for the ones on the cluster Hopsworks names.
@@ -172,19 +170,44 @@ const explainAuthorization = (error: KafkaError, fg: ResolvedFeatureGroup): Kafk
   })
 }
 
-const featureStoreKafkaConfig = (connection: KafkaConnection, producerClient: KafkaSettings["producerClient"]) =>
-  KafkaConfig.layerWith({
-    brokers: connection.bootstrapServers,
-    clientId: "tributary-feature-store",
-    producerClient,
-    ssl: Option.map(connection.tls, (tls) => ({
-      ca: Option.some({ _tag: "Inline" as const, pem: redactedText(tls.ca) }),
-      cert: Option.some({ _tag: "Inline" as const, pem: redactedText(tls.cert) }),
-      key: Option.some({ _tag: "Inline" as const, pem: tls.key }),
-      rejectUnauthorized: true,
-      // Hopsworks sets no endpoint identification for its brokers.
-      verifyHostname: false
-    }))
-  })
+/**
+ * The Kafka settings of the cluster Hopsworks names: its brokers, and TLS and SASL as the connection
+ * says (see HopsworksClient.kafkaConnection); the client ids and timeouts are this service's.
+ */
+export const featureStoreKafkaSettings = (
+  connection: KafkaConnection,
+  producerClient: KafkaSettings["producerClient"]
+): Parameters<typeof KafkaConfig.layerWith>[0] => ({
+  brokers: connection.bootstrapServers,
+  clientId: "tributary-feature-store",
+  producerClient,
+  ssl: Option.map(connection.tls, (tls) => ({
+    ca: inlinePem(tls.ca),
+    cert: inlinePem(tls.cert),
+    key: Option.map(Option.fromUndefinedOr(tls.key), (pem) => ({ _tag: "Inline" as const, pem })),
+    pfx: tls.pfx,
+    rejectUnauthorized: true,
+    verifyHostname: tls.verifyHostname
+  })),
+  sasl: connection.sasl
+})
 
-const redactedText = (text: string) => Redacted.make(text)
+const featureStoreKafkaConfig = (connection: KafkaConnection, producerClient: KafkaSettings["producerClient"]) =>
+  KafkaConfig.layerWith(featureStoreKafkaSettings(connection, producerClient))
+
+const inlinePem = (text: string | undefined): Option.Option<Pem> =>
+  text === undefined ? Option.none() : Option.some({ _tag: "Inline", pem: Redacted.make(text) })
+
+/** The connection in one line for the start-up log: protocol, SASL user (never the password), trust. */
+export const describeConnection = (connection: KafkaConnection): string => {
+  const parts: Array<string> = [connection.externalKafka ? "your own Kafka" : "Hopsworks' Kafka"]
+  for (const sasl of Option.toArray(connection.sasl)) parts.push(`SASL ${sasl.mechanism} as ${sasl.username}`)
+  for (const tls of Option.toArray(connection.tls)) {
+    parts.push(tls.ca === undefined ? "TLS trusting the public CAs" : "TLS trusting the given CA")
+    if (tls.cert !== undefined || tls.pfx !== undefined) parts.push("client certificate")
+    if (!tls.verifyHostname) parts.push("host names not checked")
+  }
+  return `feature store Kafka: ${connection.bootstrapServers.join(",")} (${connection.securityProtocol}: ${
+    parts.join(", ")
+  })`
+}

@@ -8,10 +8,16 @@ import { Schema } from "effect"
  */
 
 /** API-key scopes as Hopsworks names them. */
-export const ApiKeyScope = Schema.Literals(["PROJECT", "FEATURESTORE", "KAFKA", "JOB"])
+export const ApiKeyScope = Schema.Literals(["PROJECT", "FEATURESTORE", "KAFKA", "JOB", "DATASET_VIEW"])
 export type ApiKeyScope = typeof ApiKeyScope.Type
 
 const allScopes = "PROJECT, FEATURESTORE, KAFKA and JOB"
+/** Only needed to read a BYOK connector's key and trust stores from the project's datasets. */
+const scopesFor = (scope: ApiKeyScope) =>
+  scope === "DATASET_VIEW"
+    ? "PROJECT, FEATURESTORE, KAFKA, JOB and DATASET_VIEW (your own Kafka's key stores are read from the " +
+      "project's datasets)"
+    : allScopes
 
 const code = (errorCode: number | undefined) => (errorCode === undefined ? "" : `, errorCode ${errorCode}`)
 const said = (serverMessage: string | undefined) =>
@@ -46,7 +52,8 @@ export class MissingScope extends Schema.TaggedError<MissingScope>()("MissingSco
 }) {
   override get message() {
     return `Hopsworks refused to ${this.operation} (HTTP 403${code(this.errorCode)}): the API key lacks the ` +
-      `${this.scope} scope. Create a new API key with the scopes ${allScopes} and set HOPSWORKS_API_KEY to it.` +
+      `${this.scope} scope. Create a new API key with the scopes ${scopesFor(this.scope)} and set HOPSWORKS_API_KEY ` +
+      "to it." +
       said(this.serverMessage)
   }
 }
@@ -179,6 +186,19 @@ export class InvalidFeatureGroupSpec extends Schema.TaggedError<InvalidFeatureGr
   }
 }
 
+/**
+ * The feature store's Kafka connector cannot be used as configured (a BYOK connector with an unknown
+ * protocol, SASL without usable credentials, a store that cannot be read). `detail` never holds a secret.
+ */
+export class KafkaConnectorUnusable extends Schema.TaggedError<KafkaConnectorUnusable>()("KafkaConnectorUnusable", {
+  detail: Schema.String
+}) {
+  override get message() {
+    return `The feature store's Kafka connector ("kafka_connector", your own Kafka) cannot be used: ${this.detail}. ` +
+      "Fix the connector in the Hopsworks UI (Feature Store > Storage connectors > kafka_connector) and restart."
+  }
+}
+
 /** Any other 4xx: the request was understood and refused. */
 export class RequestRejected extends Schema.TaggedError<RequestRejected>()("RequestRejected", {
   operation: Schema.String,
@@ -220,6 +240,7 @@ export const HopsworksErrorReason = Schema.Union([
   ServerError,
   Unreachable,
   InvalidFeatureGroupSpec,
+  KafkaConnectorUnusable,
   RequestRejected,
   UnexpectedResponse
 ])

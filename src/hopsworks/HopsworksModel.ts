@@ -50,19 +50,49 @@ export interface ResolvedFeatureGroup {
   readonly subject: { readonly id: number; readonly version: number; readonly schema: string }
 }
 
+/** Kafka's `security.protocol` values, as the connector names them. */
+export type KafkaSecurityProtocol = "PLAINTEXT" | "SSL" | "SASL_PLAINTEXT" | "SASL_SSL"
+
+/** TLS to the feature store's brokers, in the PEM form Node's TLS takes. */
+export interface KafkaTls {
+  /** CA certificates to trust; undefined: the public CAs (a BYOK connector without a truststore). */
+  readonly ca: string | undefined
+  /** Client certificate chain and key for mutual TLS; undefined when the cluster asks for none. */
+  readonly cert: string | undefined
+  readonly key: Redacted.Redacted | undefined
+  /** The client key and chain as PKCS#12 instead (a BYOK keystore in that format), opened with `passphrase`. */
+  readonly pfx?: { readonly data: Redacted.Redacted<Uint8Array>; readonly passphrase: Redacted.Redacted } | undefined
+  /**
+   * Whether the broker's certificate must name its host: Hopsworks' own brokers are not checked (the
+   * server sends `sslEndpointIdentificationAlgorithm: ""`); a BYOK connector says `HTTPS` or `""`.
+   */
+  readonly verifyHostname: boolean
+}
+
+/** SASL credentials of a BYOK connector (from its `sasl.jaas.config`). */
+export interface KafkaSasl {
+  readonly mechanism: "plain" | "scram-sha-256" | "scram-sha-512"
+  readonly username: string
+  readonly password: Redacted.Redacted
+}
+
 export interface KafkaConnection {
   readonly bootstrapServers: ReadonlyArray<string>
-  /** As Hopsworks reports it: `SSL` for the managed Kafka, anything for BYOK (e.g. PLAINTEXT, SASL_SSL). */
-  readonly securityProtocol: string
+  /** `SSL` for the managed Kafka; any of the four for BYOK. */
+  readonly securityProtocol: KafkaSecurityProtocol
   /**
-   * The project user's client certificate for Hopsworks-managed Kafka (mTLS). None for BYOK Kafka or
-   * non-SSL protocols. Hopsworks brokers are not verified by host name (the server sends
-   * `sslEndpointIdentificationAlgorithm: ""`): use `checkServerIdentity: () => undefined`.
+   * Managed Kafka: the project user's certificate (mutual TLS). BYOK over SSL or SASL_SSL: the
+   * connector's truststore (and keystore) material. None for PLAINTEXT and SASL_PLAINTEXT.
    */
-  readonly tls: Option.Option<{ readonly ca: string; readonly cert: string; readonly key: Redacted.Redacted }>
+  readonly tls: Option.Option<KafkaTls>
+  /** BYOK over SASL_PLAINTEXT or SASL_SSL. */
+  readonly sasl: Option.Option<KafkaSasl>
   /** True when Hopsworks points at a "bring your own" Kafka cluster. */
   readonly externalKafka: boolean
-  /** Extra connector options (`sasl.jaas.config`, ...), as configured on the connector. */
+  /**
+   * Extra connector options, as configured on the connector, except those that carry secrets
+   * (`sasl.jaas.config`, key material and passwords), which are read into `tls` and `sasl` only.
+   */
   readonly options: ReadonlyArray<{ readonly name: string; readonly value: string }>
 }
 

@@ -120,19 +120,33 @@ export const SubjectCreated = Schema.Struct({
 
 const OptionDTO = Schema.Struct({ name: Schema.String, value: opt(Schema.String) })
 
-/** `GET .../storageconnectors/kafka_connector/byok?external=...`. */
+/**
+ * `GET .../storageconnectors/kafka_connector/byok?external=...` (server `FeatureStoreKafkaConnectorDTO`).
+ * For BYOK the store locations are files in the project's datasets (JKS as both hsfs clients read
+ * them) and the passwords come in clear: they are wrapped in Redacted as soon as they are read.
+ */
 export const KafkaConnectorDTO = Schema.Struct({
   type: opt(Schema.String),
   id: opt(Schema.Int),
   name: opt(Schema.String),
   bootstrapServers: Schema.String,
   securityProtocol: Schema.String,
+  sslTruststoreLocation: opt(Schema.String),
+  sslTruststorePassword: opt(Schema.String),
+  sslKeystoreLocation: opt(Schema.String),
+  sslKeystorePassword: opt(Schema.String),
+  sslKeyPassword: opt(Schema.String),
   sslEndpointIdentificationAlgorithm: opt(Schema.String),
   externalKafka: opt(Schema.Boolean),
   options: opt(Schema.Array(OptionDTO))
 })
+export type KafkaConnectorDTO = typeof KafkaConnectorDTO.Type
 
-/** `GET /project/{id}/credentials`: the project user's TLS material as PEM strings (+ JKS we ignore). */
+/**
+ * `GET /project/{id}/credentials` (server `AccessCredentialsDTO`): the project user's key and
+ * certificate chain, and the CA chain, as PEM strings made from the user's JKS stores, which come
+ * along base64-encoded (`kStore`, `tStore`, `password`, `fileExtension: "jks"`) and are not needed.
+ */
 export const CredentialsDTO = Schema.Struct({
   caChain: Schema.String,
   clientCert: Schema.String,

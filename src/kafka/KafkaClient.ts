@@ -39,6 +39,12 @@ export class KafkaClient extends Context.Service<KafkaClient, {
               ...(ca === undefined ? {} : { ca: [ca] }),
               ...(cert === undefined ? {} : { cert }),
               ...(key === undefined ? {} : { key }),
+              ...(tls.pfx === undefined ? {} : {
+                pfx: [{
+                  buf: Buffer.from(Redacted.value(tls.pfx.data)),
+                  passphrase: Redacted.value(tls.pfx.passphrase)
+                }]
+              }),
               // Hopsworks-managed brokers present certificates without matching host names.
               ...(tls.verifyHostname ? {} : { checkServerIdentity: () => undefined })
             }

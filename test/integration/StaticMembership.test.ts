@@ -56,7 +56,7 @@ const kill = (service: RunningService) =>
 
 describe("static membership (KAFKA_GROUP_INSTANCE_ID) with the @platformatic/kafka source", () => {
   it.live(
-    "SIGKILL and an immediate restart with the same id: consuming again within 5 s, 3 rounds, nothing lost",
+    "SIGKILL and an immediate restart with the same id: consuming again within 5 s, 10 rounds, nothing lost",
     () =>
       Effect.gen(function*() {
         const hw: LocalHopsworks = yield* localHopsworks
@@ -75,7 +75,7 @@ describe("static membership (KAFKA_GROUP_INSTANCE_ID) with the @platformatic/kaf
         yield* Effect.addFinalizer(() => Effect.sync(() => service.child.kill("SIGKILL")))
         yield* untilCommittedPast(groupId, topic, 0, 60_000)
         const pauses: Array<number> = []
-        for (let round = 0; round < 3; round++) {
+        for (let round = 0; round < 10; round++) {
           yield* Effect.sleep("2 seconds")
           yield* kill(service)
           const before = yield* committedTotal(groupId, topic)

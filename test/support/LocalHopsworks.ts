@@ -7,6 +7,7 @@ import { HopsworksConfig, type HopsworksSettings } from "../../src/config/Hopswo
 import { buildFeatureGroupAvroSchemaString, hiveTypeProblem } from "../../src/hopsworks/AvroSchemaBuilder.ts"
 import type { ApiKeyScope } from "../../src/hopsworks/HopsworksError.ts"
 import { entityNamePattern, onlineSchemaProblem, onlineTypeOf } from "../../src/hopsworks/OnlineTypes.ts"
+import type { JavaStores, TestCertificates } from "./TestCertificates.ts"
 
 /**
  * A stand-in Hopsworks REST server for tests: node:http on 127.0.0.1 (random port), answering the
@@ -30,6 +31,41 @@ export interface LocalHopsworksOptions {
   readonly onlineIngestion?: boolean
   /** Serve HTTPS with this certificate (PEM) instead of plain HTTP. */
   readonly tls?: { readonly cert: string; readonly key: string }
+  /**
+   * The Kafka the feature store names (default: a PLAINTEXT "bring your own" connector on
+   * `kafkaBootstrap`, which stays the address topics are created through in every case).
+   */
+  readonly kafka?: LocalKafka
+}
+
+/**
+ * `Byok`: the connector `kafka_connector` with these fields over the PLAINTEXT default, and the
+ * project files it names (its stores), served by the dataset download endpoint.
+ * `Managed`: Hopsworks' own Kafka as a real cluster serves it: the synthesized connector (id -1,
+ * SSL, no endpoint identification, `externalKafka: false`) and `/kafka/clusterinfo` on
+ * `bootstrapServers`, and `/credentials` answering `credentials`.
+ */
+export type LocalKafka =
+  | {
+    readonly _tag: "Byok"
+    readonly connector: Readonly<Record<string, unknown>>
+    readonly files?: Readonly<Record<string, Uint8Array>>
+  }
+  | { readonly _tag: "Managed"; readonly bootstrapServers: string; readonly credentials: AccessCredentials }
+
+/** `GET /project/{id}/credentials` as the server builds it from the user's JKS stores (`AccessCredentialsDTO`). */
+export interface AccessCredentials {
+  readonly fileExtension: "jks"
+  /** Base64 JKS keystore and truststore, and their password. */
+  readonly kStore: string
+  readonly tStore: string
+  readonly password: string
+  /** Every truststore certificate, PEM. */
+  readonly caChain: string
+  /** The keystore's certificate chain, leaf first, PEM. */
+  readonly clientCert: string
+  /** PKCS#8 PEM (`-----BEGIN PRIVATE KEY-----`). */
+  readonly clientKey: string
 }
 
 export interface RecordedRequest {
@@ -86,6 +122,21 @@ export interface LocalHopsworks {
   ) => Layer.Layer<HopsworksConfig>
 }
 
+/**
+ * The credentials answer for a user holding the test client certificate, as the server builds it
+ * from the user's stores: the stores base64, the truststore's certificates as the CA chain, the
+ * keystore's chain (client certificate, then CA) and its key in PKCS#8.
+ */
+export const accessCredentials = (certs: TestCertificates, stores: JavaStores): AccessCredentials => ({
+  fileExtension: "jks",
+  kStore: stores.keystoreJks.toString("base64"),
+  tStore: stores.truststoreJks.toString("base64"),
+  password: stores.password,
+  caChain: certs.ca,
+  clientCert: certs.clientCert + certs.ca,
+  clientKey: certs.clientKey
+})
+
 const json = (res: ServerResponse, status: number, body: unknown, headers: Record<string, string> = {}) => {
   const text = JSON.stringify(body)
   res.writeHead(status, { "content-type": "application/json", "content-length": Buffer.byteLength(text), ...headers })
@@ -103,6 +154,7 @@ const restError = (errorCode: number, errorMsg: string, usrMsg = "") => ({
 /** The API-key scope the real server requires for a path (see the protocol page §1.1). */
 const scopeOf = (path: string): ApiKeyScope => {
   if (path.startsWith("/project/getProjectInfo/") || /^\/project\/\d+\/credentials$/.test(path)) return "PROJECT"
+  if (/^\/project\/\d+\/dataset\//.test(path)) return "DATASET_VIEW"
   if (path.includes("/kafka/")) return "KAFKA"
   if (/^\/project\/\d+\/jobs\//.test(path)) return "JOB"
   return "FEATURESTORE"
@@ -281,6 +333,7 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
       const rest = pm[2] ?? ""
 
       if (rest === "/credentials" && method === "GET") {
+        if (options.kafka?._tag === "Managed") return json(res, 200, options.kafka.credentials)
         return json(res, 200, {
           fileExtension: "jks",
           kStore: "",
@@ -290,6 +343,29 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
           clientCert: "-----BEGIN CERTIFICATE-----\nCLIENT\n-----END CERTIFICATE-----\n",
           clientKey: "-----BEGIN PRIVATE KEY-----\nKEY\n-----END PRIVATE KEY-----\n"
         })
+      }
+
+      if ((m = /^\/dataset\/download\/with_auth\/(.+)$/.exec(rest)) && method === "GET") {
+        const wanted = m[1]!.split("/").map(decodeURIComponent).join("/")
+        const files = options.kafka?._tag === "Byok" ? options.kafka.files ?? {} : {}
+        const file = Object.entries(files).find(([p]) =>
+          p.replace(/^hdfs:\/\/[^/]*/, "").replace(/^\/+/, "") === wanted
+        )
+        if (file === undefined) return json(res, 404, restError(110018, "File not found", wanted))
+        const bytes = Buffer.from(file[1])
+        res.writeHead(200, {
+          "content-type": "application/octet-stream",
+          "content-length": bytes.length,
+          "content-disposition": `attachment; filename="${wanted.split("/").at(-1)}"`
+        })
+        return res.end(bytes)
+      }
+
+      if (rest === "/kafka/clusterinfo" && method === "GET") {
+        const brokers = options.kafka?._tag === "Managed"
+          ? options.kafka.bootstrapServers
+          : options.kafkaBootstrap ?? "127.0.0.1:19092"
+        return json(res, 200, { brokers: brokers.split(",") })
       }
 
       if ((m = /^\/jobs\/([^/]+)(\/executions)?$/.exec(rest))) {
@@ -367,7 +443,7 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
         })
       }
       if (fsRest === "/storageconnectors/kafka_connector/byok" && method === "GET") {
-        return json(res, 200, {
+        const connector = {
           type: "featureStoreKafkaConnectorDTO",
           id: -1,
           name: "kafka_connector",
@@ -378,7 +454,17 @@ export const makeLocalHopsworks = (options: LocalHopsworksOptions = {}) =>
           sslEndpointIdentificationAlgorithm: "",
           options: [],
           externalKafka: true
-        })
+        }
+        if (options.kafka?._tag === "Managed") {
+          return json(res, 200, {
+            ...connector,
+            description: "Connector used for exchanging information within hopsworks",
+            bootstrapServers: options.kafka.bootstrapServers,
+            securityProtocol: "SSL",
+            externalKafka: false
+          })
+        }
+        return json(res, 200, { ...connector, ...options.kafka?.connector })
       }
       if ((m = /^\/kafka\/subjects\/([^/]+)\/versions\/([^/]+)$/.exec(fsRest)) && method === "GET") {
         return subjectVersion(res, decodeURIComponent(m[1]!), m[2]!)

@@ -82,3 +82,80 @@ export const makeTestCertificates = (): TestCertificates => {
     clientKey: read("client.key")
   }
 }
+
+/** The client certificate and the CA as Java stores, the way Hopsworks keeps and hands them out. */
+export interface JavaStores {
+  readonly password: string
+  /** JKS with the CA as trusted certificate. */
+  readonly truststoreJks: Buffer
+  /** JKS with the client key and its chain (client certificate, CA). */
+  readonly keystoreJks: Buffer
+  /** The same key and chain as PKCS#12 (keytool's default store type since Java 9). */
+  readonly keystorePkcs12: Buffer
+  /** A PKCS#12 store with only the CA, as `keytool -importcert` makes by default. */
+  readonly truststorePkcs12: Buffer
+}
+
+/** Makes the stores with `openssl pkcs12` and the JDK's `keytool` (a few seconds: keytool is a JVM). */
+export const makeJavaStores = (certs: TestCertificates, password: string): JavaStores => {
+  const run = (command: string, args: ReadonlyArray<string>) =>
+    execFileSync(command, args, { cwd: certs.dir, stdio: ["ignore", "ignore", "pipe"] })
+  const pass = `pass:${password}`
+  run("openssl", [
+    "pkcs12",
+    "-export",
+    "-in",
+    "client.pem",
+    "-inkey",
+    "client.key",
+    "-certfile",
+    "ca.pem",
+    "-name",
+    "client",
+    "-out",
+    "keystore.p12",
+    "-passout",
+    pass
+  ])
+  const keytool = (args: ReadonlyArray<string>) => run("keytool", ["-noprompt", ...args])
+  keytool([
+    "-importkeystore",
+    "-srckeystore",
+    "keystore.p12",
+    "-srcstoretype",
+    "PKCS12",
+    "-srcstorepass",
+    password,
+    "-destkeystore",
+    "keystore.jks",
+    "-deststoretype",
+    "JKS",
+    "-deststorepass",
+    password,
+    "-destkeypass",
+    password
+  ])
+  for (const [file, type] of [["truststore.jks", "JKS"], ["truststore.p12", "PKCS12"]] as const) {
+    keytool([
+      "-importcert",
+      "-alias",
+      "ca",
+      "-file",
+      "ca.pem",
+      "-keystore",
+      file,
+      "-storetype",
+      type,
+      "-storepass",
+      password
+    ])
+  }
+  const read = (file: string) => readFileSync(join(certs.dir, file))
+  return {
+    password,
+    truststoreJks: read("truststore.jks"),
+    keystoreJks: read("keystore.jks"),
+    keystorePkcs12: read("keystore.p12"),
+    truststorePkcs12: read("truststore.p12")
+  }
+}

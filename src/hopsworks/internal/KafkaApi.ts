@@ -1,9 +1,18 @@
-import { Effect, Option, Redacted } from "effect"
+import { Effect, Option, Redacted, Result } from "effect"
 import { HttpClientRequest } from "effect/http"
-import { type HopsworksError, SubjectNotFound, UnexpectedResponse } from "../HopsworksError.ts"
-import type { KafkaConnection, KafkaTopicSpec } from "../HopsworksModel.ts"
+import { type HopsworksError, KafkaConnectorUnusable, SubjectNotFound, UnexpectedResponse } from "../HopsworksError.ts"
+import type { KafkaConnection, KafkaTls, KafkaTopicSpec } from "../HopsworksModel.ts"
 import { CredentialsDTO, KafkaConnectorDTO, SubjectCreated, SubjectDTO, type TopicCreate } from "../HopsworksSchemas.ts"
 import { asHopsworksError, type HopsworksHttp, type Operation, optionalCode } from "./HopsworksHttp.ts"
+import {
+  pemOptions,
+  readStore,
+  saslFromOptions,
+  secretOptions,
+  securityProtocol as securityProtocolOf,
+  usesSasl,
+  usesTls
+} from "./KafkaSecurity.ts"
 import type { ProjectContext } from "./ProjectContext.ts"
 
 /**
@@ -21,9 +30,119 @@ export const getSubject = (http: HopsworksHttp, subjects: string, subject: strin
   )
 }
 
+const unusable = (detail: string) => asHopsworksError(new KafkaConnectorUnusable({ detail }))
+
+const orUnusable = <A>(result: Result.Result<A, string>): Effect.Effect<A, HopsworksError> =>
+  Result.isSuccess(result) ? Effect.succeed(result.success) : Effect.fail(unusable(result.failure))
+
+/** A null or empty connector field means "not set". */
+const given = (value: string | null | undefined): string | undefined =>
+  value === null || value === undefined || value === "" ? undefined : value
+
 /** Kafka: the connector and credentials to produce with, project subjects and topics (protocol page §5, §8). */
 export const makeKafkaApi = (http: HopsworksHttp, context: Effect.Effect<ProjectContext, HopsworksError>) => {
   const enc = encodeURIComponent
+
+  /**
+   * A file of the project's datasets as bytes (`GET /project/{id}/dataset/download/with_auth/{path}`,
+   * as hsfs reads a connector's stores). `location` may be `hdfs://<namenode>/Projects/...` or `/Projects/...`.
+   */
+  const downloadFile = (ctx: ProjectContext, location: string, what: string) => {
+    const path = location.replace(/^hdfs:\/\/[^/]*/, "").replace(/^\/+/, "")
+    const op: Operation = { description: `download the Kafka connector's ${what} ${location}`, scope: "DATASET_VIEW" }
+    return http.send(
+      op,
+      HttpClientRequest.get(
+        `/project/${ctx.projectId}/dataset/download/with_auth/${path.split("/").map(enc).join("/")}`,
+        {
+          urlParams: { type: path.startsWith("apps/hive/warehouse/") ? "HIVEDB" : "DATASET" }
+        }
+      )
+    ).pipe(
+      Effect.flatMap((response) =>
+        Effect.mapError(response.arrayBuffer, (e) =>
+          asHopsworksError(
+            new UnexpectedResponse({ operation: op.description, status: response.status, detail: e.message })
+          ))
+      ),
+      http.recover(op, () => undefined)
+    )
+  }
+
+  /** A store the connector names, downloaded and read (undefined when it names none). */
+  const connectorStore = (
+    ctx: ProjectContext,
+    what: "truststore" | "keystore",
+    location: string | undefined,
+    storePassword: string | undefined,
+    keyPassword: string | undefined
+  ) =>
+    location === undefined
+      ? Effect.succeed(undefined)
+      : Effect.flatMap(
+        downloadFile(ctx, location, what),
+        (bytes) => orUnusable(readStore(what, new Uint8Array(bytes), storePassword, keyPassword))
+      )
+
+  /**
+   * TLS for a BYOK connector: Kafka's inline PEM options when given, else its truststore and keystore
+   * files; without a truststore the public CAs are trusted. Host names are checked unless the
+   * connector's endpoint identification algorithm is "" (Kafka's default is HTTPS).
+   */
+  const byokTls = Effect.fnUntraced(
+    function*(ctx: ProjectContext, connector: KafkaConnectorDTO, options: ReadonlyMap<string, string>) {
+      const inline = pemOptions(options)
+      const trust = inline.truststore === undefined
+        ? yield* connectorStore(
+          ctx,
+          "truststore",
+          given(connector.sslTruststoreLocation),
+          given(connector.sslTruststorePassword),
+          undefined
+        )
+        : yield* orUnusable(inline.truststore)
+      const keys = inline.keystore === undefined
+        ? yield* connectorStore(
+          ctx,
+          "keystore",
+          given(connector.sslKeystoreLocation),
+          given(connector.sslKeystorePassword),
+          given(connector.sslKeyPassword) ?? given(connector.sslKeystorePassword)
+        )
+        : yield* orUnusable(inline.keystore)
+      const algorithm = connector.sslEndpointIdentificationAlgorithm ??
+        options.get("ssl.endpoint.identification.algorithm") ?? "https"
+      return {
+        ca: trust?.certificates.join(""),
+        cert: keys === undefined || keys.certificates.length === 0 ? undefined : keys.certificates.join(""),
+        key: keys?.key,
+        pfx: keys?.pfx,
+        verifyHostname: algorithm.trim().toUpperCase() === "HTTPS"
+      } satisfies KafkaTls
+    }
+  )
+
+  /**
+   * Hopsworks-managed Kafka: the project user's certificate. As hsfs does, the CA certificates of the
+   * user's chain are trusted along with the CA chain (the brokers' certificates may be signed by them).
+   */
+  const managedTls = Effect.fnUntraced(function*(ctx: ProjectContext) {
+    const credOp: Operation = { description: "get the project user's Kafka certificates", scope: "PROJECT" }
+    const creds = yield* http.json(
+      credOp,
+      HttpClientRequest.get(`/project/${ctx.projectId}/credentials`),
+      CredentialsDTO
+    )
+    const issuers =
+      creds.clientCert.match(/-----BEGIN CERTIFICATE-----[\s\S]+?-----END CERTIFICATE-----\n?/g)?.slice(1) ?? []
+    return {
+      ca: [creds.caChain, ...issuers].map((pem) => (pem.endsWith("\n") ? pem : `${pem}\n`)).join(""),
+      cert: creds.clientCert,
+      key: Redacted.make(creds.clientKey, { label: "hopsworks-client-key" }),
+      // The server sends sslEndpointIdentificationAlgorithm "" for its brokers.
+      verifyHostname: false
+    } satisfies KafkaTls
+  })
 
   const kafkaConnection = Effect.fn("HopsworksClient.kafkaConnection")(function*() {
     const ctx = yield* context
@@ -43,27 +162,21 @@ export const makeKafkaApi = (http: HopsworksHttp, context: Effect.Effect<Project
         new UnexpectedResponse({ operation: op.description, status: response.status, detail: "no bootstrap servers" })
       )
     }
-    const connectorOptions = (connector.options ?? []).map((o) => ({ name: o.name, value: o.value ?? "" }))
-    let tls: KafkaConnection["tls"] = Option.none()
-    if (!externalKafka && connector.securityProtocol.toUpperCase().includes("SSL")) {
-      const credOp: Operation = { description: "get the project user's Kafka certificates", scope: "PROJECT" }
-      const creds = yield* http.json(
-        credOp,
-        HttpClientRequest.get(`/project/${ctx.projectId}/credentials`),
-        CredentialsDTO
-      )
-      tls = Option.some({
-        ca: creds.caChain,
-        cert: creds.clientCert,
-        key: Redacted.make(creds.clientKey, { label: "hopsworks-client-key" })
-      })
-    }
+    const securityProtocol = yield* orUnusable(securityProtocolOf(connector.securityProtocol))
+    const options = new Map((connector.options ?? []).map((o) => [o.name, o.value ?? ""] as const))
+    const tls: Option.Option<KafkaTls> = !usesTls(securityProtocol)
+      ? Option.none()
+      : Option.some(externalKafka ? yield* byokTls(ctx, connector, options) : yield* managedTls(ctx))
+    const sasl = externalKafka && usesSasl(securityProtocol)
+      ? Option.some(yield* orUnusable(saslFromOptions(options)))
+      : Option.none()
     return {
       bootstrapServers,
-      securityProtocol: connector.securityProtocol,
+      securityProtocol,
       tls,
+      sasl,
       externalKafka,
-      options: connectorOptions
+      options: [...options].filter(([name]) => !secretOptions.has(name)).map(([name, value]) => ({ name, value }))
     } satisfies KafkaConnection
   })
 
