@@ -4,7 +4,7 @@
 set -euo pipefail
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 action="${1:-status}"
-services=(postgres kafka opensearch cassandra)
+services=(postgres kafka opensearch cassandra schema-registry)
 case "$action" in
   start | status) for s in "${services[@]}"; do bash "$here/$s.sh" "$action"; done ;;
   stop) for ((i = ${#services[@]} - 1; i >= 0; i--)); do bash "$here/${services[$i]}.sh" stop; done ;;

@@ -26,6 +26,12 @@ export {
 } from "./runner/PipelineDefinition.ts"
 
 // ── Jobs: source, decoder, transform, output ──────────────────────────────────────────────────────
+export {
+  type InputSettings,
+  inputSettings,
+  type SchemaRegistrySettings,
+  schemaRegistrySettings
+} from "./config/SchemaRegistryConfig.ts"
 export { ItemsRejected } from "./domain/ItemsRejected.ts"
 export { describeIssue, MalformedRecord } from "./domain/MalformedRecord.ts"
 export { type Decoded, jsonBatchDecoder } from "./runner/BatchDecoder.ts"
@@ -45,6 +51,19 @@ export {
   type WindowedTransform
 } from "./runner/Job.ts"
 export { ensureTopics, runJob } from "./runner/PipelineRunner.ts"
+export {
+  confluentAvroDecoder,
+  type ConfluentAvroOptions,
+  type RegistryBatchDecoder
+} from "./schema-registry/ConfluentAvroDecoder.ts"
+export { type Frame, frame, parseFrame } from "./schema-registry/ConfluentWireFormat.ts"
+export { type InputDecoding, inputDecoding } from "./schema-registry/InputDecoder.ts"
+export {
+  makeSchemaRegistryClient,
+  type RegisteredSchema,
+  type SchemaRegistryClient
+} from "./schema-registry/SchemaRegistryClient.ts"
+export { SchemaRegistryError } from "./schema-registry/SchemaRegistryError.ts"
 export { allTransient, type Classifier, errorText, type FailureKind, retryWith } from "./shared/Retry.ts"
 
 // ── Settings every pipeline shares ────────────────────────────────────────────────────────────────

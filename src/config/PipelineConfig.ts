@@ -1,5 +1,6 @@
 import { Config } from "effect"
 import { literalsAnyCase } from "./AnyCase.ts"
+import { inputSettings } from "./SchemaRegistryConfig.ts"
 
 export type DeadLetterPolicy = "dead-letter" | "drop" | "fail"
 
@@ -40,7 +41,9 @@ type Variable = readonly [name: string, fallback: string]
 export const sourceSettings = ([topic, defaultTopic]: Variable, [groupId, defaultGroupId]: Variable) => ({
   topic: Config.String(topic).pipe(Config.withDefault(defaultTopic)),
   groupId: Config.String(groupId).pipe(Config.withDefault(defaultGroupId)),
-  deadLetters: deadLetterSettings
+  deadLetters: deadLetterSettings,
+  /** INPUT_FORMAT: JSON, or Confluent-framed Avro with a schema registry (see `inputDecoding`). */
+  input: inputSettings
 })
 
 /** The `transactions` pipeline (seed 000): names as in the seed's configuration table. */

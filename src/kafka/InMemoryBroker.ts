@@ -324,7 +324,12 @@ export class BrokerState {
         if (start === undefined) return p
         member.positions.set(partitionKey(p), BigInt(start.offset))
         const end = BigInt(this.logs.get(p.topic)?.[p.partition]?.length ?? 0)
-        return { ...p, committedOffset: start.offset, committedMetadata: undefined, caughtUp: BigInt(start.offset) >= end }
+        return {
+          ...p,
+          committedOffset: start.offset,
+          committedMetadata: undefined,
+          caughtUp: BigInt(start.offset) >= end
+        }
       })
       member.assignment = assignment
       member.buffer.reassign(withStart, this.membershipOf(member.options.groupId, member))

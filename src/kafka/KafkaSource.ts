@@ -202,7 +202,10 @@ export class KafkaSource extends Context.Service<KafkaSource, {
                     value: m.value,
                     headers: normaliseHeaders(m.headers)
                   }))
-                  await buffer.offer({ _tag: "Batch", ...tp, records }, epoch, heartbeat)
+                  // While it waits for room the batch keeps the member in the group; when the group
+                  // rebalances, the wait ends with the error, so kafkajs rejoins at once and this
+                  // batch (of partitions it may lose) is dropped instead of held for the whole rebalance.
+                  await buffer.offer({ _tag: "Batch", ...tp, records }, epoch, () => heartbeat().catch(onlyRebalance))
                 }
               })
             },
@@ -273,4 +276,16 @@ const normaliseHeaders = (headers: IHeaders | undefined): Readonly<Record<string
     out[k] = Buffer.isBuffer(first) ? first : Buffer.from(String(first), "utf8")
   }
   return out ?? noHeaders
+}
+
+/** kafkajs' errors that mean "rejoin the group now"; any other heartbeat failure is left to the next one. */
+const rebalanceErrors = new Set([
+  "REBALANCE_IN_PROGRESS",
+  "ILLEGAL_GENERATION",
+  "UNKNOWN_MEMBER_ID",
+  "NOT_COORDINATOR_FOR_GROUP"
+])
+
+const onlyRebalance = (e: unknown): void => {
+  if (rebalanceErrors.has((e as { readonly type?: string } | null)?.type ?? "")) throw e
 }

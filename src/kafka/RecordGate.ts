@@ -18,7 +18,10 @@ export class RecordGate {
     return this.buffered
   }
 
-  /** Waits for room for `n` records; `whileWaiting` runs every `intervalMs` (kafkajs needs heartbeats). */
+  /**
+   * Waits for room for `n` records; `whileWaiting` runs every `intervalMs` (kafkajs needs heartbeats).
+   * A failure of `whileWaiting` ends the wait with that failure (a rebalance must not wait for room).
+   */
   async acquire(n: number, whileWaiting?: () => Promise<void>, intervalMs = 1_000): Promise<boolean> {
     while (!this.closed && this.buffered > 0 && this.buffered + n > this.max) {
       await new Promise<void>((resolve) => {
@@ -32,7 +35,7 @@ export class RecordGate {
         }
         waiters.push(done)
       })
-      if (whileWaiting !== undefined && !this.closed) await whileWaiting().catch(() => undefined)
+      if (whileWaiting !== undefined && !this.closed) await whileWaiting()
     }
     if (this.closed) return false
     this.buffered += n

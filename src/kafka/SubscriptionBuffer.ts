@@ -102,7 +102,11 @@ export class SubscriptionBuffer {
     if (batch.records.length === 0 || epoch !== this.epochOf(batch)) return false
     const kept = batch.records.length === 0 ? 0 : bytesOf(batch.records)
     if (!(await this.gate.acquire(batch.records.length, whileWaiting))) return false
-    if (!(await this.bytes.acquire(kept, whileWaiting))) {
+    const roomForBytes = await this.bytes.acquire(kept, whileWaiting).catch((e: unknown) => {
+      this.gate.release(batch.records.length)
+      throw e
+    })
+    if (!roomForBytes) {
       this.gate.release(batch.records.length)
       return false
     }

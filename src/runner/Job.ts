@@ -8,6 +8,7 @@ import type { Effect } from "effect"
 import type { DeadLetterSettings } from "../config/PipelineConfig.ts"
 import type { CommitOffset, KafkaRecord, OutgoingRecord, TopicPartition } from "../kafka/KafkaRecord.ts"
 import type { Topology } from "../observability/PipelineStats.ts"
+import type { SchemaRegistryError } from "../schema-registry/SchemaRegistryError.ts"
 import type { FailureKind } from "../shared/Retry.ts"
 import type { Firing, WindowEngine, WindowRecord } from "../window/index.ts"
 import type { Decoded } from "./BatchDecoder.ts"
@@ -92,6 +93,14 @@ export interface Job<A, Item, E = never, R = never> {
   readonly source: JobSource
   /** Pure: splits a batch into valid values and malformed records. */
   readonly decode: (records: ReadonlyArray<KafkaRecord>) => Decoded<A>
+  /**
+   * Runs before `decode`, once for the batches prepared together: fetches what decoding needs from
+   * elsewhere (a registry's schemas for the batch's distinct schema ids). It waits out outages itself;
+   * a failure stops the job. Set by `inputDecoding` for INPUT_FORMAT=confluent-avro.
+   */
+  readonly resolveSchemas?:
+    | ((records: ReadonlyArray<KafkaRecord>) => Effect.Effect<void, SchemaRegistryError>)
+    | undefined
   readonly transform: Transform<A, Item>
   readonly output: Output<Item, E, R>
   /** How the dashboard draws the job (sources default to the topics). */

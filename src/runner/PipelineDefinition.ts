@@ -1,10 +1,13 @@
 import { type Config, Effect, type Layer, type Scope } from "effect"
+import { inputSettings } from "../config/SchemaRegistryConfig.ts"
 import type { SimulatorSettings } from "../config/SimulatorConfig.ts"
 import type { FeatureStore } from "../hopsworks/FeatureStore.ts"
 import type { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import type { KafkaSink } from "../kafka/KafkaSink.ts"
 import type { KafkaSource } from "../kafka/KafkaSource.ts"
 import type { PipelineRegistry } from "../observability/PipelineStats.ts"
+import { makeSchemaRegistryClient } from "../schema-registry/SchemaRegistryClient.ts"
+import { makeAvroFramer } from "../simulator/AvroFramer.ts"
 import { publishAtRate } from "../simulator/Publisher.ts"
 import type { Job } from "./Job.ts"
 import { runJob } from "./PipelineRunner.ts"
@@ -82,9 +85,15 @@ export const runPipelineWith = <S, A, R>(
 export const simulatePipeline = <S, A, R>(definition: PipelineDefinition<S, A, R>, simulator: SimulatorSettings) =>
   Effect.gen(function*() {
     const simulation = yield* definition.simulate(yield* definition.settings, simulator)
+    // INPUT_FORMAT=confluent-avro: the same records, registered and framed as a Confluent producer would.
+    const input = yield* inputSettings
+    const encode = input.format === "json"
+      ? undefined
+      : makeAvroFramer(yield* makeSchemaRegistryClient(input.registry), simulation.topic)
     return yield* publishAtRate({
       ratePerSecond: simulation.ratePerSecond,
       count: simulator.count,
-      make: (n, now) => simulation.batch(n, now).map((r) => ({ topic: simulation.topic, key: r.key, value: r.value }))
+      make: (n, now) => simulation.batch(n, now).map((r) => ({ topic: simulation.topic, key: r.key, value: r.value })),
+      encode
     })
-  })
+  }).pipe(Effect.scoped)

@@ -32,6 +32,7 @@ import { KafkaSink } from "../kafka/KafkaSink.ts"
 import { KafkaSource } from "../kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
 import { applySpan, prepareSpan, writeSpan } from "../observability/StageSpans.ts"
+import type { SchemaRegistryError } from "../schema-registry/SchemaRegistryError.ts"
 import { allTransient, type Classifier, errorText, errorType, retryWith } from "../shared/Retry.ts"
 import { deadLetterTopic, handleMalformed } from "./DeadLetters.ts"
 import type { Job, Rows } from "./Job.ts"
@@ -138,6 +139,12 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     let lastStaleGeneration: number | undefined
     const prepare = (events: ReadonlyArray<SourceEvent | "tick">) =>
       Effect.gen(function*() {
+        // Before anything is counted or decoded, so waiting for a registry can be interrupted safely.
+        if (job.resolveSchemas !== undefined) {
+          yield* Effect.interruptible(
+            job.resolveSchemas(events.flatMap((e) => e !== "tick" && e._tag === "Batch" ? e.records : []))
+          )
+        }
         const now = yield* Clock.currentTimeMillis
         const steps: Array<Step<Item>> = []
         const push = (step: Step<Item>) =>
@@ -318,7 +325,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       Stream.mapEffect(write, { concurrency }),
       Stream.runForEach(apply),
       Effect.ensuring(committer.flush)
-    ) as Effect.Effect<void, MalformedRecord | KafkaError | E, R>
+    ) as Effect.Effect<void, MalformedRecord | KafkaError | SchemaRegistryError | E, R>
   })
 
 /** The source's events, plus a tick every `tickMs` so quiet jobs still commit and close windows. */

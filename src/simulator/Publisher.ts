@@ -9,6 +9,10 @@ export interface PublishOptions {
   readonly count: Option.Option<number>
   /** Makes `n` records with the given event time. */
   readonly make: (n: number, nowMs: number) => ReadonlyArray<OutgoingRecord>
+  /** Re-encodes each batch before it is sent (Confluent-framed Avro for INPUT_FORMAT=confluent-avro). */
+  readonly encode?:
+    | ((records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<ReadonlyArray<OutgoingRecord>, unknown>)
+    | undefined
 }
 
 const retryLog = (e: unknown) => Effect.logWarning(`simulator produce failed, retrying: ${errorText(e)}`)
@@ -27,7 +31,9 @@ export const publishAtRate = Effect.fn("Publisher.publishAtRate")(function*(opti
     const now = yield* Clock.currentTimeMillis
     const due = Math.min(limit, Math.floor(((now - startedAt) / 1_000) * options.ratePerSecond) + 1) - published
     if (due > 0) {
-      yield* sink.send(options.make(due, now)).pipe(retryWith({ classify: allTransient, onRetry: retryLog }))
+      const made = options.make(due, now)
+      const records = options.encode === undefined ? made : yield* options.encode(made)
+      yield* sink.send(records).pipe(retryWith({ classify: allTransient, onRetry: retryLog }))
       published += due
     }
     if (published < limit) yield* Effect.sleep(tickMs)

@@ -123,6 +123,7 @@ const scrapeInProcess = Effect.gen(function*() {
     groupId: "deploy-metric-names",
     featureGroupName: "transactions",
     featureGroupVersion: 1,
+    input: { format: "json" },
     deadLetters: { policy: "dead-letter", topic: Option.none(), maxRecordBytes: deadLetterMaxBytes }
   }).pipe(Effect.scoped, Effect.forkChild)
 

@@ -68,6 +68,7 @@ describe("ObservabilityServer (in process, in-memory broker, transactions pipeli
           groupId: "obs-test",
           featureGroupName: "transactions",
           featureGroupVersion: 1,
+          input: { format: "json" },
           deadLetters: { policy: "dead-letter", topic: Option.none(), maxRecordBytes: deadLetterMaxBytes }
         }).pipe(Effect.scoped, Effect.forkChild)
 

@@ -4,6 +4,7 @@ import { ensureStarted, probeAddress } from "./LocalService.ts"
 declare module "vitest" {
   export interface ProvidedContext {
     kafkaBootstrap: string
+    schemaRegistryUrl: string
   }
 }
 
@@ -21,4 +22,14 @@ export default async function setup(project: TestProject) {
   })
   console.log(`[tests] integration tests use the Kafka broker at ${bootstrap}`)
   project.provide("kafkaBootstrap", bootstrap)
+
+  // The Confluent-compatible schema registry (Apicurio) for registry-framed Avro input.
+  const registryPort = process.env["TRIBUTARY_SCHEMA_REGISTRY_PORT"] ?? "18081"
+  await ensureStarted({
+    script: "schema-registry",
+    reachable: await probeAddress(`127.0.0.1:${registryPort}`, registryPort),
+    notFound: `no schema registry at 127.0.0.1:${registryPort}; starting one with scripts/schema-registry.sh`,
+    what: "the schema registry"
+  })
+  project.provide("schemaRegistryUrl", `http://127.0.0.1:${registryPort}/apis/ccompat/v7`)
 }

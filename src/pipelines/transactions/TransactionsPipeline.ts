@@ -5,14 +5,12 @@ import {
   classifyFeatureGroupWrite,
   definePipeline,
   FeatureStore,
-  jsonBatchDecoder,
+  inputDecoding,
   PipelineRegistry,
   runPipelineWith,
   statelessJob
 } from "../../index.ts"
 import { TransactionsSimulator } from "../../simulator/TransactionsSimulator.ts"
-
-const decodeTransactions = jsonBatchDecoder(Transaction)
 
 /** Creates or retrieves the feature group, and a writer for it. Idempotent (`setup feature-group transactions`). */
 export const transactionsFeatureGroup = (settings: TransactionsSettings) =>
@@ -44,7 +42,7 @@ export const transactionsPipeline = definePipeline({
       return [statelessJob({
         name: "transactions",
         source: { groupId: settings.groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
-        decode: decodeTransactions,
+        ...(yield* inputDecoding(settings.input, Transaction)),
         map: normaliseTransaction,
         topology: {
           stages: ["decode", "validate", "upper-case currency"],

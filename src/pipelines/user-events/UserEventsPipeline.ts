@@ -4,6 +4,7 @@ import { toUserEventRow, UserEvent } from "../../domain/UserEvent.ts"
 import {
   classifyCassandraError,
   definePipeline,
+  inputDecoding,
   jsonBatchDecoder,
   PipelineRegistry,
   runPipelineWith,
@@ -38,7 +39,7 @@ export const userEventsPipeline = definePipeline({
       return [statelessJob({
         name: "user-events",
         source: { groupId: settings.groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
-        decode: decodeUserEvents,
+        ...(yield* inputDecoding(settings.input, UserEvent)),
         map: (event) => toUserEventRow(event, settings.bucket),
         output: {
           _tag: "AtLeastOnce",
