@@ -12,3 +12,13 @@ if (!installed || stale) {
   console.log("Installing npm packages (Node 24 comes with them)...")
   execSync("npm install --no-audit --no-fund", { cwd: root, stdio: "inherit" })
 }
+
+// `npm test` also needs a few Debian packages (PostgreSQL, Chromium, promtool, python3-yaml): installed
+// here when missing and the user may (root or passwordless sudo), otherwise one line says what to install.
+if (process.env.npm_lifecycle_event === "pretest") {
+  try {
+    execSync("bash scripts/install-system-packages.sh", { cwd: root, stdio: "inherit" })
+  } catch {
+    process.exit(1)
+  }
+}

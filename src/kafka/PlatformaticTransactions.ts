@@ -94,10 +94,12 @@ export const makePlatformaticTransactional = Effect.gen(function*() {
           } catch (error) {
             const stale = isStaleMembership(error)
             const aborted = await transaction.abort().then(() => true, () => false)
-            if (stale && aborted) return "stale" as const
-            // Whatever state the producer is in now, the next attempt starts from a fresh one.
-            current = undefined
-            void producer.close(true).catch(() => undefined)
+            // After any other failure, or an abort that failed, the next attempt starts from a fresh
+            // producer, whatever state this one is in.
+            if (!(stale && aborted)) {
+              current = undefined
+              void producer.close(true).catch(() => undefined)
+            }
             if (stale) return "stale" as const
             throw error
           }

@@ -10,7 +10,7 @@ import { makeSchemaRegistryClient } from "../schema-registry/SchemaRegistryClien
 import { makeAvroFramer } from "../simulator/AvroFramer.ts"
 import { publishAtRate } from "../simulator/Publisher.ts"
 import type { Job } from "./Job.ts"
-import { runJob } from "./PipelineRunner.ts"
+import { ensureTopics, runJob } from "./PipelineRunner.ts"
 
 /** What every pipeline may use; services of its own (a database) come from its `adapters`. */
 export type PipelineServices = KafkaSource | KafkaSink | KafkaAdmin | PipelineRegistry | FeatureStore
@@ -85,6 +85,8 @@ export const runPipelineWith = <S, A, R>(
 export const simulatePipeline = <S, A, R>(definition: PipelineDefinition<S, A, R>, simulator: SimulatorSettings) =>
   Effect.gen(function*() {
     const simulation = yield* definition.simulate(yield* definition.settings, simulator)
+    // Clusters that do not create topics on first use (most) need it before the first record.
+    yield* ensureTopics([simulation.topic])
     // INPUT_FORMAT=confluent-avro: the same records, registered and framed as a Confluent producer would.
     const input = yield* inputSettings
     const encode = input.format === "json"
