@@ -331,8 +331,14 @@ describe("fingerprint pipeline on the real broker", () => {
         return member
       }
       const live = (replica: string) => members.filter((m) => m.name.startsWith(`${replica}#`) && m.alive())
+      const terminated: Array<GroupMember> = []
       const stop = (replica: string, signal: NodeJS.Signals) =>
-        Effect.promise(() => Promise.all(live(replica).map((m) => m.kill(signal))))
+        Effect.promise(() =>
+          Promise.all(live(replica).map((m) => {
+            if (signal === "SIGTERM") terminated.push(m)
+            return m.kill(signal)
+          }))
+        )
       return Effect.gen(function*() {
         const admin = yield* KafkaAdmin
         yield* admin.createTopics([{ topic: env.SENSOR_TOPIC, partitions: 3 }, {
@@ -343,6 +349,9 @@ describe("fingerprint pipeline on the real broker", () => {
         const reader = yield* Effect.forkChild(collect(env.FINGERPRINT_TOPIC, out))
         const sink = yield* KafkaSink
         let fed = 0
+        // The feed starts once the first replica consumes, so its start-up does not use up the feed.
+        const first = start("a")
+        yield* awaitTrue(() => first.assignments().length > 0, "the first replica's assignment", 60)
         const feeder = yield* Effect.forkChild(
           Effect.forEach(rounds, (round) =>
             sink.send(toOutgoing(env.SENSOR_TOPIC, round)).pipe(
@@ -350,7 +359,6 @@ describe("fingerprint pipeline on the real broker", () => {
               Effect.andThen(Effect.sleep("40 millis"))
             ), { discard: true })
         )
-        start("a")
         yield* awaitTrue(() => out.length >= 5, "first fingerprints", 60)
         // Eleven changes of the group, a few seconds apart, all while input arrives.
         const changes: ReadonlyArray<readonly [string, Effect.Effect<unknown>]> = [
@@ -382,6 +390,8 @@ describe("fingerprint pipeline on the real broker", () => {
           "partitions were split between replicas"
         )
         assertExactlyOnce(out, expected)
+        // SIGTERM mid-stream (mid-transaction, or mid-rebalance) is a clean stop within the grace period.
+        for (const m of terminated) assert.strictEqual(yield* Effect.promise(() => m.service.exited), 0, m.name)
         for (const m of members) {
           assert.notMatch(m.service.output(), /Error|exited|fatal/i, `${m.name} logged no error`)
         }
