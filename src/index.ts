@@ -57,7 +57,7 @@ export {
   type RegistryBatchDecoder
 } from "./schema-registry/ConfluentAvroDecoder.ts"
 export { type Frame, frame, parseFrame } from "./schema-registry/ConfluentWireFormat.ts"
-export { type InputDecoding, inputDecoding } from "./schema-registry/InputDecoder.ts"
+export { type InputDecoding, inputDecoding, mapDecoding } from "./schema-registry/InputDecoder.ts"
 export {
   makeSchemaRegistryClient,
   type RegisteredSchema,

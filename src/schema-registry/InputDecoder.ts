@@ -31,3 +31,12 @@ export const inputDecoding = <S extends Schema.Decoder<unknown>>(
       makeSchemaRegistryClient(input.registry),
       (registry) => confluentAvroDecoder(registry, schema, options)
     )
+
+/** The same decoding with each valid value mapped (a pipeline's unnesting or normalising after validation). */
+export const mapDecoding = <A, B>(
+  decoding: InputDecoding<A>,
+  f: (decoded: Decoded<A>) => Decoded<B>
+): InputDecoding<B> => ({
+  decode: (records) => f(decoding.decode(records)),
+  resolveSchemas: decoding.resolveSchemas
+})

@@ -16,9 +16,12 @@ import {
   ensureTopics,
   errorText,
   type Firing,
+  type InputDecoding,
+  inputDecoding,
   jsonBatchDecoder,
   type KafkaRecord,
   makeWindowEngine,
+  mapDecoding,
   type OutgoingRecord,
   PipelineRegistry,
   retryWith,
@@ -43,19 +46,22 @@ import { transactionDocument } from "../../sinks/search/SearchIndexer.ts"
  * Malformed records are dead-lettered once, by the PostgreSQL group; the other groups ignore them.
  */
 
-const decodeTransactions = jsonBatchDecoder(EcommerceTransaction)
-
-/** Pure: validated rows (integer cents, epoch ms) plus the malformed records of a batch. */
-export const decodeEcommerce = (records: ReadonlyArray<KafkaRecord>): Decoded<EcommerceRow> => {
-  const { malformed, valid } = decodeTransactions(records)
-  return { valid: valid.map((v) => ({ record: v.record, value: toEcommerceRow(v.value) })), malformed }
-}
+/** Pure: validated transactions as rows (integer cents, epoch ms), malformed records kept. */
+const toRows = ({ malformed, valid }: Decoded<EcommerceTransaction>): Decoded<EcommerceRow> => ({
+  valid: valid.map((v) => ({ record: v.record, value: toEcommerceRow(v.value) })),
+  malformed
+})
 
 /** For the groups that do not own dead-lettering: only the valid rows. */
-const decodeValidOnly = (records: ReadonlyArray<KafkaRecord>): Decoded<EcommerceRow> => ({
-  valid: decodeEcommerce(records).valid,
-  malformed: []
-})
+const validOnly = ({ valid }: Decoded<EcommerceRow>): Decoded<EcommerceRow> => ({ valid, malformed: [] })
+
+const decodeTransactions = jsonBatchDecoder(EcommerceTransaction)
+
+/** JSON input: validated rows plus the malformed records of a batch. */
+export const decodeEcommerce = (records: ReadonlyArray<KafkaRecord>): Decoded<EcommerceRow> =>
+  toRows(decodeTransactions(records))
+
+type RowDecoding = InputDecoding<EcommerceRow>
 
 const display = (rows: ReadonlyArray<EcommerceRow>) => rows as unknown as ReadonlyArray<Record<string, unknown>>
 
@@ -72,7 +78,10 @@ const retryLogged = (what: string) =>
  * offset after the batch (EcommerceStore). The source starts newly assigned partitions at the offsets
  * stored in PostgreSQL. The Kafka commits (coalesced, once a second) are only for lag monitoring.
  */
-const postgresJob = Effect.fn("EcommercePipeline.postgresJob")(function*(settings: EcommerceSettings) {
+const postgresJob = Effect.fn("EcommercePipeline.postgresJob")(function*(
+  settings: EcommerceSettings,
+  input: RowDecoding
+) {
   const store = yield* EcommerceStore
   const stats = yield* (yield* PipelineRegistry).register("ecommerce")
   const groupId = ecommerceGroups(settings.groupId).postgres
@@ -80,7 +89,7 @@ const postgresJob = Effect.fn("EcommercePipeline.postgresJob")(function*(setting
   return statelessJob({
     name: "ecommerce",
     source: { groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
-    decode: decodeEcommerce,
+    ...input,
     output: {
       _tag: "StoredOffsets",
       classify: classifyPostgresError,
@@ -101,7 +110,10 @@ const postgresJob = Effect.fn("EcommercePipeline.postgresJob")(function*(setting
  * offsets committed to Kafka after the bulk is acknowledged. A replay re-indexes the same ids, so the
  * index holds one document per transaction.
  */
-const searchJob = Effect.fn("EcommercePipeline.searchJob")(function*(settings: EcommerceSettings) {
+const searchJob = Effect.fn("EcommercePipeline.searchJob")(function*(
+  settings: EcommerceSettings,
+  input: RowDecoding
+) {
   const indexer = yield* SearchIndexer
   yield* indexer.ensureIndex.pipe(retryLogged("search index setup"))
   return statelessJob({
@@ -111,7 +123,7 @@ const searchJob = Effect.fn("EcommercePipeline.searchJob")(function*(settings: E
       topics: [settings.topic],
       deadLetters: settings.deadLetters
     },
-    decode: decodeValidOnly,
+    ...mapDecoding(input, validOnly),
     output: {
       _tag: "AtLeastOnce",
       // Documents upsert by `_id`: a later bulk may be acknowledged first.
@@ -166,7 +178,7 @@ export const failedPaymentsAlert = (
  * Counts are per source partition and minute (a minute's total is the sum over partitions): window
  * state stays with the partition that owns it, so the pipeline scales out and restarts like the others.
  */
-const alertsJob = (settings: EcommerceSettings) =>
+const alertsJob = (settings: EcommerceSettings, input: RowDecoding) =>
   windowedJob({
     name: "ecommerce-alerts",
     source: {
@@ -176,7 +188,7 @@ const alertsJob = (settings: EcommerceSettings) =>
       // One transactional producer allows one open transaction: partitions are processed one at a time.
       parallelism: 1
     },
-    decode: decodeValidOnly,
+    ...mapDecoding(input, validOnly),
     windows: {
       engine: makeFailedPaymentsEngine(settings.alertsOutOfOrdernessMs),
       toWindowRecord: (row: EcommerceRow, record: KafkaRecord) => ({
@@ -222,11 +234,17 @@ export const ecommercePipeline = definePipeline({
    * non-transient ones reach the runner: `fail` dead-letter policy, a bug) stops the whole pipeline.
    */
   jobs: (settings) =>
-    Effect.andThen(
+    Effect.gen(function*() {
       // The alerts go out in Kafka transactions, which should not rely on auto-created topics.
-      ensureTopics([settings.alertsTopic]),
-      Effect.all([postgresJob(settings), searchJob(settings), Effect.succeed(alertsJob(settings))])
-    ),
+      yield* ensureTopics([settings.alertsTopic])
+      // INPUT_FORMAT decides how the three groups decode the same input (one registry client).
+      const input = mapDecoding(yield* inputDecoding(settings.input, EcommerceTransaction), toRows)
+      return yield* Effect.all([
+        postgresJob(settings, input),
+        searchJob(settings, input),
+        Effect.succeed(alertsJob(settings, input))
+      ])
+    }),
   simulate: (settings, sim) =>
     Effect.sync(() => {
       const simulator = new EcommerceSimulator(sim.seed, sim.malformedShare)

@@ -43,9 +43,11 @@ import {
   definePipeline,
   ensureTopics,
   type Firing,
+  inputDecoding,
   jsonBatchDecoder,
   type KafkaRecord,
   makeWindowEngine,
+  mapDecoding,
   type OutgoingRecord,
   PipelineRegistry,
   runPipelineWith,
@@ -116,21 +118,22 @@ export interface NullCounter {
   nulls: number
 }
 
+/** Unnests each decoded message into what the engine takes, counting its null readings. */
+const toSensorEvents =
+  (counter: NullCounter) => ({ malformed, valid }: Decoded<typeof SensorMessage.Type>): Decoded<SensorEvent> => ({
+    malformed,
+    valid: valid.map(({ record, value }) => {
+      const { nulls, readings } = unnestReadings(value)
+      counter.nulls += nulls
+      return { record, value: { equipId: equipmentKey(value), timestamp: value.timestamp, readings } }
+    })
+  })
+
 const decodeMessages = jsonBatchDecoder(SensorMessage)
 
-/** Decodes a batch (malformed → dead letters) and unnests each message, counting its null readings. */
-export const decodeSensorEvents =
-  (counter: NullCounter) => (records: ReadonlyArray<KafkaRecord>): Decoded<SensorEvent> => {
-    const { malformed, valid } = decodeMessages(records)
-    return {
-      malformed,
-      valid: valid.map(({ record, value }) => {
-        const { nulls, readings } = unnestReadings(value)
-        counter.nulls += nulls
-        return { record, value: { equipId: equipmentKey(value), timestamp: value.timestamp, readings } }
-      })
-    }
-  }
+/** Decodes a batch of JSON messages (malformed → dead letters) and unnests each one. */
+export const decodeSensorEvents = (counter: NullCounter) => (records: ReadonlyArray<KafkaRecord>) =>
+  toSensorEvents(counter)(decodeMessages(records))
 
 const complete = (s: WindowStatistics[string]): s is { [K in keyof SensorStats]: number } =>
   s.min !== null && s.max !== null && s.median !== null && s.mean !== null && s.std_dev !== null
@@ -198,7 +201,7 @@ export const fingerprintJobs = Effect.fn("FingerprintPipeline.jobs")(function*(s
       deadLetters: settings.deadLetters,
       parallelism: settings.parallelism
     },
-    decode: decodeSensorEvents(counter),
+    ...mapDecoding(yield* inputDecoding(settings.input, SensorMessage), toSensorEvents(counter)),
     windows: {
       engine: makeFingerprintEngine(settings),
       toWindowRecord: (value: SensorEvent, record: KafkaRecord) => ({
