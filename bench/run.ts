@@ -1,5 +1,6 @@
 /**
- * Tributary vs Flink vs raw kafkajs, side by side on the same broker, data, partitions and acks.
+ * Tributary vs Flink vs raw client copies vs Kafka's own tools, side by side on the same broker, data,
+ * partitions and acks.
  *
  *   node bench/run.ts [--records N] [--partitions P] [--skip-flink] [--skip-latency] [--profile] …
  *   node bench/run.ts --help
@@ -8,6 +9,7 @@
  * peak RSS are per system. The systems are listed in bench/lib/systems.ts; the harness they run in is
  * bench/lib/harness.ts. See bench/README.md for what is measured and how.
  */
+import { execFileSync } from "node:child_process"
 import { mkdirSync, writeFileSync } from "node:fs"
 import { loadavg } from "node:os"
 import { join } from "node:path"
@@ -15,7 +17,7 @@ import { buildFlink } from "./lib/children.ts"
 import { createTopic } from "./lib/common.ts"
 import { connect, type Harness, loadInputs, runThroughput } from "./lib/harness.ts"
 import { runLatency } from "./lib/latency.ts"
-import { HELP, log, LOGS, params, RESULTS, runId, wantsHelp } from "./lib/params.ts"
+import { BENCH, HELP, log, LOGS, params, RESULTS, runId, wantsHelp } from "./lib/params.ts"
 import { buildReport, computeRatios, printTable } from "./lib/report.ts"
 import { profileTributary, SYSTEMS } from "./lib/systems.ts"
 
@@ -39,10 +41,12 @@ const main = async () => {
   }
 
   const throughput = await runThroughput(h, SYSTEMS)
-  // Latency at fixed fractions of Tributary's measured maximum transactions rate.
-  const txMax = throughput["tributary-transactions"]!.measured["recordsPerSec"] as number
-  const latency = params.skipLatency ? [] : await runLatency(h, SYSTEMS, txMax)
+  // Latency at fixed fractions of Tributary's measured maximum transactions rate (when it ran).
+  const txMax = throughput["tributary-transactions"]?.measured["recordsPerSec"] as number | undefined
+  if (!params.skipLatency && txMax === undefined) log("no tributary-transactions run: latency left out")
+  const latency = params.skipLatency || txMax === undefined ? [] : await runLatency(h, SYSTEMS, txMax)
   const profile = params.profile ? await profileTributary(h) : undefined
+  const stageCost = params.skipStageCost ? undefined : measureStageCost()
 
   await producer.disconnect()
   await admin.disconnect()
@@ -55,13 +59,27 @@ const main = async () => {
     throughput,
     latency,
     ratios,
-    profile
+    profile,
+    stageCost
   })
   const file = join(RESULTS, `${new Date().toISOString().slice(0, 10)}.json`)
   writeFileSync(file, `${JSON.stringify(report, null, 2)}\n`)
   printTable(params, throughput, latency, ratios)
   log(`results: ${file}`)
-  if (profile !== undefined) console.log(`\nTop self time (Tributary transactions):\n${profile.table}`)
+  for (const [pipeline, summary] of Object.entries(profile ?? {})) {
+    console.log(`\nTop self time (Tributary ${pipeline}, measured window):\n${summary.table}`)
+  }
+}
+
+/** CPU µs per record of each in-process stage (bench/stage-cost.ts), in a process of its own. */
+const measureStageCost = (): unknown => {
+  log("stage cost per record (no Kafka: decode, engine, encode)…")
+  const out = execFileSync(
+    process.execPath,
+    [join(BENCH, "stage-cost.ts"), "--json", "--records", String(Math.min(params.records, 300_000))],
+    { encoding: "utf8", stdio: ["ignore", "pipe", "inherit"] }
+  )
+  return JSON.parse(out.trim().split("\n").at(-1)!)
 }
 
 if (wantsHelp) {

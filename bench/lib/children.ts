@@ -207,6 +207,27 @@ export const buildFlink = () => {
   ], { cwd: FLINK_DIR, stdio: ["ignore", "inherit", "inherit"] })
 }
 
+const KAFKA_TOOLS_DIR = join(BENCH, "kafka-tools")
+/** The classpath of Kafka's performance tools (filled by `fetchKafkaTools`). */
+export const KAFKA_TOOLS_CLASSPATH = `${join(KAFKA_TOOLS_DIR, "target/lib")}/*`
+
+/** Copies the jars of Kafka's performance tools from Maven Central, unless they are newer than the pom. */
+export const fetchKafkaTools = () => {
+  const lib = join(KAFKA_TOOLS_DIR, "target/lib")
+  if (existsSync(lib) && statSync(lib).mtimeMs > statSync(join(KAFKA_TOOLS_DIR, "pom.xml")).mtimeMs) return
+  log("fetching Kafka's performance tools (mvn dependency:copy-dependencies)")
+  execFileSync("mvn", [
+    "-q",
+    "-B",
+    "dependency:copy-dependencies",
+    "-DincludeScope=runtime",
+    `-DoutputDirectory=${lib}`
+  ], {
+    cwd: KAFKA_TOOLS_DIR,
+    stdio: ["ignore", "inherit", "inherit"]
+  })
+}
+
 /** `java -version`'s first line, for the report; undefined without a JDK. */
 export const javaVersion = (): string | undefined => {
   const r = spawnSync("java", ["-version"], { encoding: "utf8", stdio: ["ignore", "pipe", "pipe"] })

@@ -153,6 +153,7 @@ const finish = async (admin: Admin, system: string, run: ChildRun, outTopic: str
 export const runThroughput = async (h: Harness, systems: ReadonlyArray<BenchSystem>) => {
   const throughput: Record<string, Measured> = {}
   for (const s of systems) {
+    if (h.params.only !== undefined && !h.params.only.includes(s.name)) continue
     if (s.enabled === undefined || s.enabled(h.params)) throughput[s.name] = await measure(h, s)
   }
   return throughput

@@ -12,7 +12,9 @@ export const ROOT = dirname(BENCH)
 export const RESULTS = join(BENCH, "results")
 export const LOGS = join(RESULTS, "logs")
 
-export const HELP = `Tributary vs Flink vs raw kafkajs, side by side on the same broker, data, partitions and acks.
+export const HELP =
+  `Tributary vs Flink vs raw client copies vs Kafka's own tools, side by side on the same broker, data,
+partitions and acks.
 
   node bench/run.ts [flags]          (npm run bench -- [flags])
 
@@ -23,9 +25,12 @@ export const HELP = `Tributary vs Flink vs raw kafkajs, side by side on the same
   --skip-latency               leave out the fixed-rate latency runs
   --latency-seconds D          measured part of each latency run (default 20)
   --latency-warmup-seconds S   discarded part of each latency run (default 5)
-  --profile                    one more transactions run under node --cpu-prof
-  --profile-client C           kafkajs | platformatic: producer client of the profiled run (default kafkajs)
-  --skip-platformatic          leave out the runs with KAFKA_PRODUCER_CLIENT=platformatic
+  --profile                    one more run of each pipeline under node --cpu-prof
+  --profile-client C           kafkajs | platformatic: the client of the profiled runs (default platformatic)
+  --skip-platformatic          leave out the Tributary runs on @platformatic/kafka
+  --skip-ceilings              leave out the raw @platformatic/kafka copies and Kafka's Java perf tools
+  --only S1,S2                 run only these systems (names as in the table)
+  --skip-stage-cost            leave out the per-stage CPU cost (bench/stage-cost.ts, no Kafka)
   --tributary-processes K      Tributary as K processes in one consumer group (default 1)
   --card-impl I                pipeline | engine (default pipeline)
   --flink-parallelism N        (default 2)
@@ -59,8 +64,13 @@ export const params = {
   tributaryProcesses: Math.max(1, num("tributary-processes", 1)),
   /** Also run the transactions pipeline with KAFKA_PRODUCER_CLIENT=platformatic. */
   platformatic: !flags.has("skip-platformatic"),
-  /** The producer client of the profiled run. */
-  profileClient: (flags.get("profile-client") ?? "kafkajs") as "kafkajs" | "platformatic",
+  /** Leave out the raw @platformatic/kafka copies and Kafka's own producer/consumer perf tools. */
+  skipCeilings: flags.has("skip-ceilings"),
+  /** Only these systems (by name), when given. */
+  only: flags.get("only")?.split(",").map((s) => s.trim()),
+  skipStageCost: flags.has("skip-stage-cost"),
+  /** The client of the profiled runs (the default one). */
+  profileClient: (flags.get("profile-client") ?? "platformatic") as "kafkajs" | "platformatic",
   flinkCheckpointMs: num("flink-checkpoint-ms", 1000),
   acks: -1
 }

@@ -16,7 +16,18 @@ const PAIRS: ReadonlyArray<readonly [string, string, string]> = [
   ["transactionsPlatformaticVsFlink", "tributary-transactions-platformatic", "flink-transactions"],
   ["transactionsPlatformaticVsCeiling", "tributary-transactions-platformatic", "ceiling"],
   ["cardAggregatesVsFlink", "tributary-cards", "flink-cards"],
-  ["cardAggregatesPlatformaticVsFlink", "tributary-cards-platformatic", "flink-cards"]
+  ["cardAggregatesPlatformaticVsFlink", "tributary-cards-platformatic", "flink-cards"],
+  // The default client (platformatic) against its own raw copy and against the box's limit.
+  ["transactionsPlatformaticVsPlatformaticCopy", "tributary-transactions-platformatic", "ceiling-platformatic"],
+  [
+    "transactionsPlatformaticVsPlatformaticCopyWithHeaders",
+    "tributary-transactions-platformatic",
+    "ceiling-platformatic-headers"
+  ],
+  ["transactionsPlatformaticVsKafkaProducerPerf", "tributary-transactions-platformatic", "kafka-producer-perf"],
+  ["transactionsPlatformaticVsKafkaConsumerPerf", "tributary-transactions-platformatic", "kafka-consumer-perf"],
+  ["cardAggregatesPlatformaticVsKafkaConsumerPerf", "tributary-cards-platformatic", "kafka-consumer-perf"],
+  ["platformaticCopyVsKafkaProducerPerf", "ceiling-platformatic", "kafka-producer-perf"]
 ]
 /** Key in each `ratios.latencyP99.at<N>pct` → [Tributary system, the other system]. */
 const LATENCY_PAIRS: ReadonlyArray<readonly [string, string, string]> = [
@@ -36,9 +47,20 @@ export const computeRatios = (
   const field = (name: string) => (s: string) => throughput[s]?.measured[name] as number | undefined
   const pairs = (value: (s: string) => number | null | undefined, list = PAIRS) =>
     Object.fromEntries(list.map(([key, ours, theirs]) => [key, ratio(value(ours), value(theirs))]))
+  // Card aggregates timed to their last acknowledged output instead of the commit covering the input.
+  const toLastOutput = (s: string) =>
+    (throughput[s]?.measured["toLastOutput"] as { recordsPerSec: number } | undefined)?.recordsPerSec ??
+      field("recordsPerSec")(s)
   return {
     ...pairs(field("recordsPerSec")),
     perCpuSecond: pairs(field("recordsPerCpuSec")),
+    cardsToLastOutput: {
+      cardAggregatesVsFlink: ratio(toLastOutput("tributary-cards"), toLastOutput("flink-cards")),
+      cardAggregatesPlatformaticVsFlink: ratio(
+        toLastOutput("tributary-cards-platformatic"),
+        toLastOutput("flink-cards")
+      )
+    },
     latencyP99: Object.fromEntries(fractions.map((f) => {
       const p99 = (s: string) => latency.find((l) => l.system === s && l.fraction === f)?.e2eMs["p99"]
       return [`at${Math.round(f * 100)}pct`, pairs(p99, LATENCY_PAIRS)]
@@ -55,7 +77,8 @@ export const buildReport = (input: {
   readonly throughput: Record<string, Measured>
   readonly latency: ReadonlyArray<LatencyPoint>
   readonly ratios: Ratios
-  readonly profile: ReturnType<typeof summariseProfile> | undefined
+  readonly profile: Record<string, ReturnType<typeof summariseProfile>> | undefined
+  readonly stageCost: unknown
 }) => ({
   date: new Date().toISOString(),
   runId,
@@ -74,7 +97,8 @@ export const buildReport = (input: {
   throughput: input.throughput,
   latency: input.latency,
   ratios: input.ratios,
-  profile: input.profile
+  profile: input.profile,
+  stageCost: input.stageCost
 })
 
 export const printTable = (
@@ -119,6 +143,32 @@ export const printTable = (
       records: l.measured,
       missing: l.missing
     })))
+  }
+  const occupancy = Object.values(throughput).flatMap((t) => {
+    const o = t.measured["occupancy"] as
+      | { tailMs: number | null; stages: Record<string, { busyMs: number; share: number }> }
+      | undefined
+    if (o === undefined) return []
+    const share = (stage: string) => o.stages[stage]?.share ?? null
+    const last = t.measured["toLastOutput"] as { recordsPerSec: number } | undefined
+    return [{
+      system: t.system,
+      "fetch wait": share("fetch wait"),
+      prepare: share("prepare"),
+      "engine (in prepare)": share("engine"),
+      write: share("write"),
+      "produce (in write)": share("produce"),
+      apply: share("apply"),
+      "tail ms": o.tailMs,
+      "rec/s to last output": last === undefined ? null : Math.round(last.recordsPerSec)
+    }]
+  })
+  if (occupancy.length > 0) {
+    console.log(
+      "Stage occupancy of the measured run (busy time / wall time; writes that overlap add up past 1). " +
+        "tail: last acknowledged output → end of the run"
+    )
+    console.table(occupancy)
   }
   console.log("Ratios (Tributary / other; records per second unless noted)")
   console.log(JSON.stringify(ratios, null, 2))

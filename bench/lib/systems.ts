@@ -3,14 +3,22 @@
  * it is also the order of the result JSON and of the printed table). Each starts its child process(es)
  * on the warm-up topic then the measured one; the harness (harness.ts) waits, samples and reads.
  */
-import { mkdirSync, readdirSync } from "node:fs"
+import { mkdirSync, readdirSync, writeFileSync } from "node:fs"
 import { join } from "node:path"
 import { transactionFeatures } from "../../src/domain/Transaction.ts"
 import { buildFeatureGroupAvroSchemaString } from "../../src/hopsworks/AvroSchemaBuilder.ts"
+import { TransactionsSimulator } from "../../src/simulator/TransactionsSimulator.ts"
 import { summariseProfile } from "../profile-summary.ts"
 import type { RunSpec } from "../systems/tributary.ts"
-import { awaitBounded, flinkChild, nodeChild, type Running } from "./children.ts"
-import { sum } from "./common.ts"
+import {
+  awaitBounded,
+  fetchKafkaTools,
+  flinkChild,
+  KAFKA_TOOLS_CLASSPATH,
+  nodeChild,
+  type Running
+} from "./children.ts"
+import { sum, TX_EPOCH } from "./common.ts"
 import { startTributaryGroup, type TributaryPipeline } from "./group.ts"
 import type { BenchSystem, Harness, LiveInput, LiveSystem, ThroughputRun } from "./harness.ts"
 import { APPEND_TIME } from "./latency.ts"
@@ -123,31 +131,46 @@ const tributaryTransactionsLive = async (h: Harness, input: LiveInput): Promise<
   return { outTopic, processes: [nodeChild(input.tag, "tributary.ts", config), ...extra] }
 }
 
-/** `--profile`: the transactions pipeline once more, under `node --cpu-prof`, summarised over its measured window. */
+/**
+ * `--profile`: each pipeline once more (transactions, then card aggregates), under `node --cpu-prof`,
+ * summarised over its measured window.
+ */
 export const profileTributary = async (h: Harness) => {
   const dir = join(RESULTS, "profiles", runId)
-  mkdirSync(dir, { recursive: true })
-  const projectName = project("prof")
-  await h.outTopic(`${projectName}_onlinefs`)
-  log(`profiling tributary transactions, ${params.profileClient} producer (node --cpu-prof)…`)
-  const running = nodeChild("tributary-profile", "tributary.ts", {
-    pipeline: "transactions",
-    cardImpl: params.cardImpl,
-    bootstrap: params.bootstrap,
-    producerClient: params.profileClient,
-    runs: [{ tag: "measured", topic: topic("tx-in"), project: projectName, outTopic: "", endOffsets: h.ends.txIn }]
-  }, ["--cpu-prof", `--cpu-prof-dir=${dir}`])
-  const run = await awaitBounded("tributary-profile", running, childTimeoutMs)
-  const file = readdirSync(dir).find((f) => f.endsWith(".cpuprofile"))
-  if (file === undefined) return undefined
-  const r = run.results[0]
-  const profile = summariseProfile(
-    join(dir, file),
-    25,
-    r === undefined ? undefined : { fromUs: r["monoFirstUs"] as number, toUs: r["monoEndUs"] as number }
-  )
-  log(`profile: ${join(dir, file)} (profiled run: ${Math.round(r?.["recordsPerSec"] as number)} rec/s)`)
-  return profile
+  const out: Record<string, ReturnType<typeof summariseProfile> & { recordsPerSec: number | undefined }> = {}
+  for (const pipeline of ["transactions", "cards"] as const) {
+    const pipelineDir = join(dir, pipeline)
+    mkdirSync(pipelineDir, { recursive: true })
+    const projectName = project(pipeline === "transactions" ? "prof" : "profc")
+    await h.outTopic(`${projectName}_onlinefs`)
+    log(`profiling tributary ${pipeline}, ${params.profileClient} client (node --cpu-prof)…`)
+    const running = nodeChild(`tributary-profile-${pipeline}`, "tributary.ts", {
+      pipeline,
+      cardImpl: params.cardImpl,
+      bootstrap: params.bootstrap,
+      producerClient: params.profileClient,
+      runs: [{
+        tag: "measured",
+        topic: topic(pipeline === "transactions" ? "tx-in" : "cards-in"),
+        project: projectName,
+        outTopic: pipeline === "transactions" ? "" : await h.outTopic(topic("profile-cards-out")),
+        endOffsets: pipeline === "transactions" ? h.ends.txIn : h.ends.cardsIn
+      }]
+    }, ["--cpu-prof", `--cpu-prof-dir=${pipelineDir}`])
+    const run = await awaitBounded(`tributary-profile-${pipeline}`, running, childTimeoutMs)
+    const file = readdirSync(pipelineDir).find((f) => f.endsWith(".cpuprofile"))
+    if (file === undefined) continue
+    const r = run.results[0]
+    const summary = summariseProfile(
+      join(pipelineDir, file),
+      25,
+      r === undefined ? undefined : { fromUs: r["monoFirstUs"] as number, toUs: r["monoEndUs"] as number }
+    )
+    const recordsPerSec = r?.["recordsPerSec"] as number | undefined
+    log(`profile: ${join(pipelineDir, file)} (profiled run: ${Math.round(recordsPerSec ?? 0)} rec/s)`)
+    out[pipeline] = { ...summary, recordsPerSec }
+  }
+  return out
 }
 
 // ------------------------------------------------------------------------------------------------
@@ -256,6 +279,66 @@ const ceiling = (headers: boolean) => async (h: Harness, name: string): Promise<
   return { running, outTopic }
 }
 
+/** The raw @platformatic/kafka copy (the default client), with or without the 4 feature-group headers. */
+const ceilingPlatformatic = (headers: boolean) => async (h: Harness, name: string): Promise<ThroughputRun> => {
+  const outWarm = await h.outTopic(topic(`${name}-warm-out`))
+  const outTopic = await h.outTopic(topic(`${name}-out`))
+  log(`raw @platformatic/kafka copy${headers ? " + 4 Hopsworks headers per record" : ""}…`)
+  const running = nodeChild(name, "ceiling-platformatic.ts", {
+    bootstrap: params.bootstrap,
+    system: name,
+    ...(headers
+      ? { headers: Object.fromEntries(FG_HEADERS.split(",").map((kv) => kv.split("=") as [string, string])) }
+      : {}),
+    runs: [
+      { tag: "warmup", topic: topic("tx-warm"), outTopic: outWarm, endOffsets: h.ends.txWarm },
+      { tag: "measured", topic: topic("tx-in"), outTopic, endOffsets: h.ends.txIn }
+    ]
+  })
+  return { running, outTopic }
+}
+
+// ------------------------------------------------------------------------------------------------
+// the box's physical limit: Kafka's own Java performance tools
+
+/** ProducerPerformance: as many records as the measured input, payloads drawn from real transactions. */
+const kafkaProducerPerf = async (h: Harness, name: string): Promise<ThroughputRun> => {
+  fetchKafkaTools()
+  const outTopic = await h.outTopic(topic(`${name}-out`))
+  const payloadFile = join(RESULTS, "logs", `${runId}-payloads.txt`)
+  const simulator = new TransactionsSimulator(7, 0)
+  writeFileSync(
+    payloadFile,
+    Array.from({ length: 10_000 }, (_, i) => simulator.next(TX_EPOCH + i).value.toString()).join("\n")
+  )
+  log("kafka ProducerPerformance (Java)…")
+  const running = nodeChild(name, "kafka-perf.ts", {
+    tool: "producer",
+    system: name,
+    bootstrap: params.bootstrap,
+    classpath: KAFKA_TOOLS_CLASSPATH,
+    topic: outTopic,
+    records: sum(h.ends.txIn),
+    payloadFile
+  })
+  return { running, outTopic }
+}
+
+/** ConsumerPerformance over the measured transactions topic ("outputs" are the records it read). */
+const kafkaConsumerPerf = async (h: Harness, name: string): Promise<ThroughputRun> => {
+  fetchKafkaTools()
+  log("kafka ConsumerPerformance (Java)…")
+  const running = nodeChild(name, "kafka-perf.ts", {
+    tool: "consumer",
+    system: name,
+    bootstrap: params.bootstrap,
+    classpath: KAFKA_TOOLS_CLASSPATH,
+    topic: topic("tx-in"),
+    records: sum(h.ends.txIn)
+  })
+  return { running, outTopic: topic("tx-in") }
+}
+
 const ceilingLive = async (h: Harness, input: LiveInput): Promise<LiveSystem> => {
   const outTopic = await h.outTopic(topic(`${input.tag}-out`), APPEND_TIME)
   const copy = nodeChild(input.tag, "ceiling.ts", {
@@ -270,6 +353,7 @@ const ceilingLive = async (h: Harness, input: LiveInput): Promise<LiveSystem> =>
 
 const withFlink = (p: Params) => !p.skipFlink
 const withPlatformatic = (p: Params) => p.platformatic
+const withCeilings = (p: Params) => !p.skipCeilings
 
 /** Run order; `live` ones also take part in the latency runs, in this order. */
 export const SYSTEMS: ReadonlyArray<BenchSystem> = [
@@ -286,6 +370,10 @@ export const SYSTEMS: ReadonlyArray<BenchSystem> = [
   { name: "flink-transactions", enabled: withFlink, throughput: flinkTransactions, live: flinkTransactionsLive },
   { name: "ceiling", throughput: ceiling(false), live: ceilingLive },
   { name: "ceiling-headers", throughput: ceiling(true) },
+  { name: "ceiling-platformatic", enabled: withCeilings, throughput: ceilingPlatformatic(false) },
+  { name: "ceiling-platformatic-headers", enabled: withCeilings, throughput: ceilingPlatformatic(true) },
+  { name: "kafka-producer-perf", enabled: withCeilings, throughput: kafkaProducerPerf },
+  { name: "kafka-consumer-perf", enabled: withCeilings, throughput: kafkaConsumerPerf },
   { name: "tributary-cards", throughput: tributaryCards("card", "kafkajs") },
   {
     name: "tributary-cards-platformatic",

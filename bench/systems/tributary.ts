@@ -12,13 +12,13 @@ import { Context, Effect, Fiber, Layer, Option, References, type Scope } from "e
 import type { CardAggregatesSettings } from "../../src/config/CardAggregatesConfig.ts"
 import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
 import { deadLetterMaxBytes, type DeadLetterSettings } from "../../src/config/PipelineConfig.ts"
-import { FeatureStore } from "../../src/hopsworks/FeatureStore.ts"
+import { FeatureStore, writerFor } from "../../src/hopsworks/FeatureStore.ts"
 import { HopsworksClient } from "../../src/hopsworks/HopsworksClient.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
 import { kafkaSinkLayer, kafkaSourceLayer } from "../../src/kafka/KafkaLayer.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
-import type { KafkaSource } from "../../src/kafka/KafkaSource.ts"
+import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../../src/observability/PipelineStats.ts"
 import {
   decodeCardTransactions,
@@ -32,6 +32,7 @@ import { windowedJob } from "../../src/runner/Job.ts"
 import { runJob } from "../../src/runner/PipelineRunner.ts"
 import { makeLocalHopsworks } from "../../test/support/LocalHopsworks.ts"
 import { emitResult, procMemory, READY_LINE, selfCpuSeconds, sum } from "../lib/common.ts"
+import { makeOccupancy } from "../lib/occupancy.ts"
 
 export interface RunSpec {
   readonly tag: string
@@ -65,6 +66,8 @@ export interface ChildConfig {
 }
 
 const config = JSON.parse(process.argv[2]!) as ChildConfig
+// Stage occupancy of the measured run (see bench/lib/occupancy.ts).
+const occupancy = makeOccupancy()
 // The feature store builds its own sink (on the cluster Hopsworks names) and reads this variable.
 process.env["KAFKA_PRODUCER_CLIENT"] = config.producerClient ?? "kafkajs"
 
@@ -88,12 +91,15 @@ const cardSettings = (topic: string, groupId: string): CardAggregatesSettings =>
   emitEmptyWindows: false,
   lateRecordsTopic: Option.none(),
   windowStartFeature: false,
-  deadLetters
+  deadLetters,
+  input: { format: "json" }
 })
 
 /** The real card-aggregates pipeline: Avro rows to the feature group `card_transactions_10m_agg`. */
-const realCardAggregates = (topic: string, groupId: string, _outTopic: string) =>
-  runCardAggregatesPipeline(cardSettings(topic, groupId))
+const realCardAggregates = (topic: string, groupId: string, _outTopic: string) => {
+  const settings = cardSettings(topic, groupId)
+  return runCardAggregatesPipeline(settings, { engine: occupancy.timedEngine(makeCardAggregatesEngine(settings)) })
+}
 
 /** The window engine through the runner, with JSON rows out (exactly what the Flink job writes). */
 const engineCardAggregates = (topic: string, groupId: string, outTopic: string) =>
@@ -104,7 +110,10 @@ const engineCardAggregates = (topic: string, groupId: string, outTopic: string) 
       name: "card-aggregates",
       source: { groupId, topics: [topic], deadLetters },
       decode: decodeCardTransactions,
-      windows: { engine: makeCardAggregatesEngine(settings), toWindowRecord: toCardWindowRecord },
+      windows: {
+        engine: occupancy.timedEngine(makeCardAggregatesEngine(settings)),
+        toWindowRecord: toCardWindowRecord
+      },
       output: {
         _tag: "AtLeastOnce",
         write: (fired) => {
@@ -132,7 +141,8 @@ const pipelineFor = (
       groupId,
       featureGroupName: "transactions",
       featureGroupVersion: 1,
-      deadLetters
+      deadLetters,
+      input: { format: "json" }
     })
     : cardAggregates(topic, groupId, outTopic)
 
@@ -149,13 +159,47 @@ const kafkaLayer = Layer.mergeAll(kafkaSourceLayer, kafkaSinkLayer, KafkaAdmin.l
   }))
 )
 
+/**
+ * FeatureStore.layer's parts (the feature group from Hopsworks, its own producer, the production
+ * writer) with that producer's sends timed, which splits the write into encode and produce.
+ */
+const timedFeatureStore = Layer.effect(
+  FeatureStore,
+  Effect.gen(function*() {
+    const client = yield* HopsworksClient
+    const connection = yield* client.kafkaConnection()
+    const sink = yield* Layer.build(Layer.fresh(
+      kafkaSinkLayer.pipe(
+        Layer.provide(KafkaClient.layer),
+        Layer.provideMerge(KafkaConfig.layerWith({
+          brokers: [...connection.bootstrapServers],
+          clientId: "tributary-feature-store",
+          producerClient: config.producerClient ?? "kafkajs"
+        }))
+      )
+    )).pipe(Effect.map(Context.get(KafkaSink)))
+    const timed = occupancy.timedSink(sink)
+    return FeatureStore.of({
+      featureGroup: (spec) =>
+        Effect.gen(function*() {
+          const featureGroup = yield* client.resolveFeatureGroup(spec)
+          const ingestion = featureGroup.onlineEnabled
+            ? yield* client.createOnlineIngestion(featureGroup, null)
+            : Option.none()
+          return writerFor(featureGroup, ingestion, timed)
+        }),
+      materialize: () => Effect.die(new Error("the bench does not materialize"))
+    })
+  })
+)
+
 /** Starts the pipeline for `spec` with its own local Hopsworks project and stats registry. */
 const start = (spec: { topic: string; project: string; outTopic: string }, groupId: string) =>
   Effect.gen(function*() {
     const hw = yield* makeLocalHopsworks({ kafkaBootstrap: config.bootstrap, project: spec.project })
     const ctx = yield* Layer.build(
       Layer.mergeAll(
-        FeatureStore.layer.pipe(
+        timedFeatureStore.pipe(
           Layer.provide(HopsworksClient.layer),
           Layer.provide(Layer.mergeAll(hw.configLayer(), NodeHttpClient.layerUndici))
         ),
@@ -163,9 +207,12 @@ const start = (spec: { topic: string; project: string; outTopic: string }, group
       )
     )
     const registry = Context.get(ctx, PipelineRegistry)
+    const source = occupancy.timedSource(yield* KafkaSource)
     const fiber = yield* pipelineFor(spec.topic, groupId, spec.outTopic).pipe(
       Effect.scoped,
       Effect.provideContext(ctx),
+      Effect.provideService(KafkaSource, source),
+      Effect.withTracer(occupancy.tracer),
       Effect.forkChild
     )
     const stats = Effect.map(registry.all, (all): PipelineStats | undefined => all.find((s) => s.name === statsName))
@@ -211,6 +258,7 @@ const measured = (spec: RunSpec) =>
         tFirst = Date.now()
         hrFirst = process.hrtime.bigint()
         cpuFirst = selfCpuSeconds()
+        occupancy.start()
       }
       if (recordsIn >= expected) {
         const done = config.pipeline === "transactions"
@@ -226,8 +274,19 @@ const measured = (spec: RunSpec) =>
       if (fiber.pollUnsafe() !== undefined) return yield* Effect.die(new Error("pipeline stopped early"))
       yield* Effect.sleep(config.pipeline === "transactions" ? "2 millis" : "10 millis")
     }
-    const s = yield* stats
     const wallMs = tEnd - tFirst!
+    const stages = occupancy.stop(wallMs, tEnd)
+    // Windowed runs end when the commits cover the input; the last output was acknowledged earlier
+    // (the commit waits for the committer's interval). Both are reported; recordsPerSec is the former.
+    const last = occupancy.lastOutput()
+    const toLastOutput = config.pipeline === "cards" && last !== undefined
+      ? {
+        wallMs: last.at - tFirst!,
+        recordsPerSec: expected / ((last.at - tFirst!) / 1000),
+        recordsPerCpuSec: expected / (last.cpuSec - cpuFirst)
+      }
+      : undefined
+    const s = yield* stats
     const cpuSec = cpuEnd - cpuFirst
     emitResult({
       system: `tributary-${config.pipeline}`,
@@ -249,7 +308,9 @@ const measured = (spec: RunSpec) =>
       cpuSec,
       recordsPerCpuSec: expected / cpuSec,
       cpuUtilisation: cpuSec / (wallMs / 1000),
-      vmHwmKb: procMemory("self")?.hwmKb
+      vmHwmKb: procMemory("self")?.hwmKb,
+      ...(toLastOutput === undefined ? {} : { toLastOutput }),
+      occupancy: stages
     })
     yield* Fiber.interrupt(fiber).pipe(Effect.timeout("30 seconds"), Effect.ignore)
   }))

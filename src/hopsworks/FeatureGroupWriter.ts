@@ -2,7 +2,7 @@ import type avro from "avsc"
 import { Schema } from "effect"
 import type { OutgoingRecord } from "../kafka/KafkaRecord.ts"
 import type { AvroField, AvroSchema } from "./AvroSchemaBuilder.ts"
-import { compileAvroType, type Converters, converters } from "./AvroValues.ts"
+import { compileAvroType, compileFlatRecordWriter, type Converters, converters, Slab, writeUtf8 } from "./AvroValues.ts"
 import type { ResolvedFeatureGroup } from "./HopsworksModel.ts"
 import { exceeds, type StringLimit, stringLimitOf } from "./OnlineTypes.ts"
 
@@ -19,7 +19,10 @@ import { exceeds, type StringLimit, stringLimitOf } from "./OnlineTypes.ts"
  * - topic: the feature group's `onlineTopicName`.
  *
  * Fields are taken from each row BY NAME (extra row fields are ignored, missing ones are null). The
- * encoder is built once per feature group; `encode` is a plain loop with no Effect per row.
+ * encoder is built once per feature group; `encode` is a plain loop with no Effect per row. When every
+ * feature is a plain scalar (string, bigint, int, double, float, boolean), rows are written straight
+ * into Avro by AvroValues' flat writer (the same bytes avsc writes), keys and values cut from shared
+ * slabs; a value it does not take as is (a bigint, a Date, anything to refuse) goes through avsc.
  *
  * For an online-enabled feature group, a string feature's value must fit its online column (the
  * feature's `onlineType`, `varchar(100)` when the server names none): a longer one would reach the
@@ -101,6 +104,8 @@ interface Compiled {
   readonly encodedSchema: AvroSchema
   readonly encodedType: avro.Type
   readonly fields: ReadonlyArray<CompiledField>
+  /** The direct writer when every field is a plain primitive (or nullable one); undefined otherwise. */
+  readonly flatWriter: ReturnType<typeof compileFlatRecordWriter>
 }
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === "object" && v !== null
@@ -137,7 +142,8 @@ const compileFeatureGroup = (fg: ResolvedFeatureGroup): Compiled => {
       ...(record.namespace === undefined ? {} : { namespace: record.namespace }),
       fields: record.fields.map((f) => (isComplexAvro(f.type) ? { name: f.name, type: ["null", "bytes"] } : f))
     }
-    return { label, encodedSchema, encodedType: compileAvroType(encodedSchema), fields }
+    const flatWriter = compileFlatRecordWriter(record.fields)
+    return { label, encodedSchema, encodedType: compileAvroType(encodedSchema), fields, flatWriter }
   } catch (error) {
     if (error instanceof FeatureGroupSchemaError) throw error
     throw new FeatureGroupSchemaError({ featureGroup: label, detail: `invalid Avro schema (${String(error)})` })
@@ -157,7 +163,9 @@ export const makeFeatureGroupEncoder = (
   fg: ResolvedFeatureGroup,
   options: EncoderOptions = {}
 ): FeatureGroupEncoder => {
-  const { encodedType, fields, label, encodedSchema } = compileFeatureGroup(fg)
+  const { encodedSchema, encodedType, fields, flatWriter, label } = compileFeatureGroup(fg)
+  // Values and keys are cut from shared slabs: a view per record rather than two allocations.
+  const slab = new Slab()
   const topic = fg.onlineTopicName
   const primaryKey = fg.primaryKey
   const headers: Record<string, Buffer> = {
@@ -224,11 +232,9 @@ export const makeFeatureGroupEncoder = (
     return out
   }
 
-  const encodeRow = (row: Readonly<Record<string, unknown>>): OutgoingRecord => {
-    const k = key(row)
-    if (limits.length > 0) checkLimits(row)
+  /** The general path: converters, then avsc (also what explains a row that does not fit). */
+  const encodeValue = (row: Readonly<Record<string, unknown>>): Buffer => {
     const wire: Record<string, unknown> = {}
-    let value: Buffer
     try {
       for (let i = 0; i < fields.length; i++) {
         const f = fields[i]!
@@ -236,11 +242,20 @@ export const makeFeatureGroupEncoder = (
         // complex: encoded on its own with the field's full union type (null -> the byte 0x00)
         wire[f.name] = f.complex ? f.type.toBuffer(converted) : converted
       }
-      value = encodedType.toBuffer(wire)
+      return encodedType.toBuffer(wire)
     } catch (error) {
       throw explain(row, error)
     }
-    return { topic, key: Buffer.from(k, "utf8"), value, headers }
+  }
+
+  const encodeRow = (row: Readonly<Record<string, unknown>>): OutgoingRecord => {
+    const k = key(row)
+    if (limits.length > 0) checkLimits(row)
+    // The direct writer takes the usual rows; anything it does not take as is goes the general way.
+    const value = (flatWriter === undefined ? undefined : flatWriter(slab, row)) ?? encodeValue(row)
+    slab.begin()
+    writeUtf8(slab, k)
+    return { topic, key: slab.finish(), value, headers }
   }
 
   const encode = (rows: ReadonlyArray<Readonly<Record<string, unknown>>>): Array<OutgoingRecord> => {

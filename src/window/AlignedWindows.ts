@@ -51,8 +51,11 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
   const slide = assigner.slideMs
   const offsetMs = assigner.offsetMs
   type State = PartitionState<AlignedState<K, Acc>>
-  // Consecutive records mostly fall in the same window: skip the Map lookup for them.
-  let lastSlice: Slice<K, Acc> | undefined
+  // The slices of the windows of the last record's latest window start, by window (latest first):
+  // consecutive records mostly share them, so their Map lookups are done once, not per record.
+  // Valid for one batch of one partition (no slice is purged while a batch is folded in).
+  let spanFirst = NaN
+  const span: Array<Slice<K, Acc> | undefined> = []
 
   const getOrCreateSlice = (ps: State, start: number, E: number): Slice<K, Acc> => {
     const { order, slices } = ps.windows
@@ -103,7 +106,11 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
     let missed: Array<Window> | undefined
     let added = false
     const first = Math.floor((t - offsetMs) / slide) * slide + offsetMs
-    for (let s = first; s > t - size; s -= slide) {
+    if (first !== spanFirst) {
+      spanFirst = first
+      span.length = 0
+    }
+    for (let s = first, j = 0; s > t - size; s -= slide, j++) {
       const end = s + size
       if (end + L <= E) {
         if (replay && end + L <= ps.replayFloor) {
@@ -115,10 +122,10 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
         }
         continue
       }
-      let slice = lastSlice
-      if (slice === undefined || slice.start !== s) {
+      let slice = span[j]
+      if (slice === undefined) {
         slice = getOrCreateSlice(ps, s, E)
-        lastSlice = slice
+        span[j] = slice
       }
       let kw = slice.byKey.get(key)
       if (kw === undefined) {
@@ -191,7 +198,8 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
   return {
     makeState: () => ({ slices: new Map(), order: [], pending: [] }),
     beginBatch: () => {
-      lastSlice = undefined
+      spanFirst = NaN
+      span.length = 0
     },
     add,
     fire,

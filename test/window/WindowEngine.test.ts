@@ -496,7 +496,13 @@ describe("WindowEngine examples", () => {
       { partition: 0, key: "b", window: { start: 0, end: MIN }, result: 1, kind: "final" }
     ])
     assert.strictEqual(e.safeOffset(0), 3)
-    assert.deepStrictEqual(e.checkpoint(0), { offset: 3, watermark: MIN, partitionWatermark: MIN, endOffset: 4, idle: false })
+    assert.deepStrictEqual(e.checkpoint(0), {
+      offset: 3,
+      watermark: MIN,
+      partitionWatermark: MIN,
+      endOffset: 4,
+      idle: false
+    })
   })
 
   it("allowed lateness: update while kept, late exactly once after purge", () => {
@@ -590,11 +596,23 @@ describe("WindowEngine examples", () => {
     const replayed = e.process(1, [rec(2, 15, "b"), rec(3, 18, "b")], 201)
     assert.deepStrictEqual([replayed.late, replayed.fired], [[], []])
     // A checkpoint taken mid-replay still carries the restored W_p and the replay's end.
-    assert.deepStrictEqual(e.checkpoint(1), { offset: 2, watermark: 10, partitionWatermark: 30, endOffset: 5, idle: false })
+    assert.deepStrictEqual(e.checkpoint(1), {
+      offset: 2,
+      watermark: 10,
+      partitionWatermark: 30,
+      endOffset: 5,
+      idle: false
+    })
     const done = e.process(1, [rec(4, 19, "b")], 202)
     assert.strictEqual(e.partitionWatermark(1), 30)
     assert.deepStrictEqual(done.fired.map((f) => [f.key, f.window.start, f.result]), [["b", 10, 3]])
-    assert.deepStrictEqual(e.checkpoint(1), { offset: 5, watermark: 30, partitionWatermark: 30, endOffset: 5, idle: false })
+    assert.deepStrictEqual(e.checkpoint(1), {
+      offset: 5,
+      watermark: 30,
+      partitionWatermark: 30,
+      endOffset: 5,
+      idle: false
+    })
   })
 
   it("idle partitions stop holding back the pipeline watermark", () => {
