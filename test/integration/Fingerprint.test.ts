@@ -334,10 +334,12 @@ describe("fingerprint pipeline on the real broker", () => {
       const terminated: Array<GroupMember> = []
       const stop = (replica: string, signal: NodeJS.Signals) =>
         Effect.promise(() =>
-          Promise.all(live(replica).map((m) => {
-            if (signal === "SIGTERM") terminated.push(m)
-            return m.kill(signal)
-          }))
+          Promise.all(
+            live(replica).map((m) => {
+              if (signal === "SIGTERM") terminated.push(m)
+              return m.kill(signal)
+            })
+          )
         )
       return Effect.gen(function*() {
         const admin = yield* KafkaAdmin

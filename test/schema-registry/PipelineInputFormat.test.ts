@@ -7,8 +7,8 @@ import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { decodeEcommerce, ecommercePipeline } from "../../src/pipelines/ecommerce/EcommercePipeline.ts"
 import { makeSchemaRegistryClient } from "../../src/schema-registry/SchemaRegistryClient.ts"
-import { EcommerceSimulator } from "../../src/simulator/EcommerceSimulator.ts"
 import { makeAvroFramer } from "../../src/simulator/AvroFramer.ts"
+import { EcommerceSimulator } from "../../src/simulator/EcommerceSimulator.ts"
 import { EcommerceStore } from "../../src/sinks/postgres/EcommerceStore.ts"
 import { SearchIndexer } from "../../src/sinks/search/SearchIndexer.ts"
 import { uniqueName } from "../support/TestKafka.ts"
@@ -28,45 +28,53 @@ const asRecords = (topic: string, values: ReadonlyArray<Buffer | string | null>)
   }))
 
 describe("INPUT_FORMAT=confluent-avro in a pipeline with several jobs (real registry)", () => {
-  it.live("each ecommerce job decodes registry-framed Avro to the rows JSON gives; one job dead-letters", () =>
-    Effect.gen(function*() {
-      const topic = uniqueName("avro-ecommerce")
-      const simulator = new EcommerceSimulator(5, 0.05)
-      const input = simulator.batch(200, Date.UTC(2024, 2, 30, 12))
-      const registry = yield* makeSchemaRegistryClient({ url: registryUrl(), requestTimeoutMs: 5_000 })
-      const framed = yield* makeAvroFramer(registry, topic)(input.map((r) => ({ topic, key: r.key, value: r.value })))
-      const settings = settingsFrom(ecommerceSettings, {
-        ECOMMERCE_TOPIC: topic,
-        INPUT_FORMAT: "confluent-avro",
-        SCHEMA_REGISTRY_URL: registryUrl()
-      })
-      const jobs = yield* ecommercePipeline.jobs(settings)
-      const avroRecords = asRecords(topic, framed.map((r) => r.value as Buffer | string | null))
-      const jsonRecords = asRecords(topic, input.map((r) => r.value))
-      const fromJson = decodeEcommerce(jsonRecords)
-      assert.isAbove(fromJson.valid.length, 150)
-      assert.isAbove(fromJson.malformed.length, 0)
+  it.live(
+    "each ecommerce job decodes registry-framed Avro to the rows JSON gives; one job dead-letters",
+    () =>
+      Effect.gen(function*() {
+        const topic = uniqueName("avro-ecommerce")
+        const simulator = new EcommerceSimulator(5, 0.05)
+        const input = simulator.batch(200, Date.UTC(2024, 2, 30, 12))
+        const registry = yield* makeSchemaRegistryClient({ url: registryUrl(), requestTimeoutMs: 5_000 })
+        const framed = yield* makeAvroFramer(registry, topic)(input.map((r) => ({ topic, key: r.key, value: r.value })))
+        const settings = settingsFrom(ecommerceSettings, {
+          ECOMMERCE_TOPIC: topic,
+          INPUT_FORMAT: "confluent-avro",
+          SCHEMA_REGISTRY_URL: registryUrl()
+        })
+        const jobs = yield* ecommercePipeline.jobs(settings)
+        const avroRecords = asRecords(topic, framed.map((r) => r.value as Buffer | string | null))
+        const jsonRecords = asRecords(topic, input.map((r) => r.value))
+        const fromJson = decodeEcommerce(jsonRecords)
+        assert.isAbove(fromJson.valid.length, 150)
+        assert.isAbove(fromJson.malformed.length, 0)
 
-      assert.strictEqual(jobs.length, 3)
-      for (const job of jobs) {
-        assert.isDefined(job.resolveSchemas, `${job.name} resolves schemas`)
-        yield* job.resolveSchemas!(avroRecords)
-        const decoded = job.decode(avroRecords)
-        assert.deepStrictEqual(decoded.valid.map((v) => v.value), fromJson.valid.map((v) => v.value), job.name)
-        // Malformed input is dead-lettered once, by the PostgreSQL job; the other two ignore it.
-        const malformed = decoded.malformed.map((m) => m.record.offset)
-        if (job.name === "ecommerce") assert.deepStrictEqual(malformed, fromJson.malformed.map((m) => m.record.offset))
-        else assert.deepStrictEqual(malformed, [], job.name)
-      }
-    }).pipe(
-      Effect.scoped,
-      Effect.provide(
-        Layer.mergeAll(
-          EcommerceStore.layerInMemory(),
-          SearchIndexer.layerInMemory(),
-          PipelineRegistry.layer,
-          InMemoryBroker.layerWithKafka()
+        assert.strictEqual(jobs.length, 3)
+        for (const job of jobs) {
+          assert.isDefined(job.resolveSchemas, `${job.name} resolves schemas`)
+          yield* job.resolveSchemas!(avroRecords)
+          const decoded = job.decode(avroRecords)
+          assert.deepStrictEqual(decoded.valid.map((v) => v.value), fromJson.valid.map((v) => v.value), job.name)
+          // Malformed input is dead-lettered once, by the PostgreSQL job; the other two ignore it.
+          const malformed = decoded.malformed.map((m) => m.record.offset)
+          if (job.name === "ecommerce") {
+            assert.deepStrictEqual(
+              malformed,
+              fromJson.malformed.map((m) => m.record.offset)
+            )
+          } else assert.deepStrictEqual(malformed, [], job.name)
+        }
+      }).pipe(
+        Effect.scoped,
+        Effect.provide(
+          Layer.mergeAll(
+            EcommerceStore.layerInMemory(),
+            SearchIndexer.layerInMemory(),
+            PipelineRegistry.layer,
+            InMemoryBroker.layerWithKafka()
+          )
         )
-      )
-    ), 30_000)
+      ),
+    30_000
+  )
 })
