@@ -20,26 +20,29 @@ export interface Decoded<A> {
 export const jsonBatchDecoder = <S extends Schema.Decoder<unknown>>(schema: S) => {
   const decode = Schema.decodeUnknownResult(schema)
   const fast = compileStruct(schema.ast)
-  return (records: ReadonlyArray<KafkaRecord>): Decoded<S["Type"]> => {
-    const valid: Decoded<S["Type"]>["valid"] = []
-    const malformed: Decoded<S["Type"]>["malformed"] = []
-    for (let i = 0; i < records.length; i++) {
-      const record = records[i]!
-      const reason = decodeOne(record, decode, fast, valid)
-      if (reason !== undefined) {
-        malformed.push({
-          record,
-          error: new MalformedRecord({
-            topic: record.topic,
-            partition: record.partition,
-            offset: record.offset,
-            reason
-          })
-        })
-      }
+  return (records: ReadonlyArray<KafkaRecord>): Decoded<S["Type"]> =>
+    decodeEach(records, (record, valid) => decodeOne(record, decode, fast, valid))
+}
+
+/**
+ * One pass over a batch: `decodeRecord` pushes a record's value onto `valid`, or returns why the record
+ * is malformed. Every record ends up in exactly one of the two (shared by the input formats).
+ */
+export const decodeEach = <A>(
+  records: ReadonlyArray<KafkaRecord>,
+  decodeRecord: (record: KafkaRecord, valid: Decoded<A>["valid"]) => string | undefined
+): Decoded<A> => {
+  const valid: Decoded<A>["valid"] = []
+  const malformed: Decoded<A>["malformed"] = []
+  for (let i = 0; i < records.length; i++) {
+    const record = records[i]!
+    const reason = decodeRecord(record, valid)
+    if (reason !== undefined) {
+      const { offset, partition, topic } = record
+      malformed.push({ record, error: new MalformedRecord({ topic, partition, offset, reason }) })
     }
-    return { valid, malformed }
   }
+  return { valid, malformed }
 }
 
 /** Pushes the decoded value onto `valid`, or returns why the record is malformed. */

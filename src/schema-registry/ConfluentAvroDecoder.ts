@@ -1,8 +1,8 @@
 import avro from "avsc"
 import { Clock, Effect, Option, Result, Schema } from "effect"
-import { describeIssue, MalformedRecord } from "../domain/MalformedRecord.ts"
+import { describeIssue } from "../domain/MalformedRecord.ts"
 import type { KafkaRecord } from "../kafka/KafkaRecord.ts"
-import type { Decoded } from "../runner/BatchDecoder.ts"
+import { type Decoded, decodeEach } from "../runner/BatchDecoder.ts"
 import { frameSchemaId, parseFrame } from "./ConfluentWireFormat.ts"
 import type { RegisteredSchema, SchemaRegistryClient } from "./SchemaRegistryClient.ts"
 import type { SchemaRegistryError } from "./SchemaRegistryError.ts"
@@ -97,46 +97,29 @@ export const confluentAvroDecoder = <S extends Schema.Decoder<unknown>>(
       )
     })
 
-  const decode = (records: ReadonlyArray<KafkaRecord>): Decoded<S["Type"]> => {
-    const valid: Decoded<S["Type"]>["valid"] = []
-    const malformed: Decoded<S["Type"]>["malformed"] = []
-    for (const record of records) {
-      const reason = (() => {
-        const frame = parseFrame(record.value)
-        if (frame._tag === "NotFramed") return frame.reason
-        const entry = readers.get(frame.schemaId)
-        if (entry === undefined) {
-          // resolveSchemas saw every id of these records: reaching here is a wiring bug, not bad data.
-          throw new Error(`schema id ${frame.schemaId} was not resolved before decoding (resolveSchemas not called?)`)
-        }
-        if ("problem" in entry) return entry.problem
-        let value: unknown
-        try {
-          value = entry.read(frame.payload)
-        } catch (error) {
-          return `not Avro of schema id ${frame.schemaId}: ${(error as Error).message}`
-        }
-        const result = validate(value)
-        if (Result.isSuccess(result)) {
-          valid.push({ record, value: result.success })
-          return undefined
-        }
-        return describeIssue(result.failure)
-      })()
-      if (reason !== undefined) {
-        malformed.push({
-          record,
-          error: new MalformedRecord({
-            topic: record.topic,
-            partition: record.partition,
-            offset: record.offset,
-            reason
-          })
-        })
+  const decode = (records: ReadonlyArray<KafkaRecord>): Decoded<S["Type"]> =>
+    decodeEach<S["Type"]>(records, (record, valid) => {
+      const frame = parseFrame(record.value)
+      if (frame._tag === "NotFramed") return frame.reason
+      const entry = readers.get(frame.schemaId)
+      if (entry === undefined) {
+        // resolveSchemas saw every id of these records: reaching here is a wiring bug, not bad data.
+        throw new Error(`schema id ${frame.schemaId} was not resolved before decoding (resolveSchemas not called?)`)
       }
-    }
-    return { valid, malformed }
-  }
+      if ("problem" in entry) return entry.problem
+      let value: unknown
+      try {
+        value = entry.read(frame.payload)
+      } catch (error) {
+        return `not Avro of schema id ${frame.schemaId}: ${(error as Error).message}`
+      }
+      const result = validate(value)
+      if (Result.isSuccess(result)) {
+        valid.push({ record, value: result.success })
+        return undefined
+      }
+      return describeIssue(result.failure)
+    })
 
   return { resolveSchemas, decode }
 }
