@@ -107,7 +107,7 @@ export interface Job<A, Item, E = never, R = never> {
   readonly topology?: Partial<Topology> | undefined
   /** Offsets are committed at most this often (default 1 s), and on shutdown and revocation. */
   readonly commitIntervalMs?: number | undefined
-  /** How often processing time reaches the job (commits of quiet pipelines, idle partitions; default 1 s). */
+  /** How often processing time reaches the job (commits of quiet pipelines, idle partitions; default 0.25 s). */
   readonly tickMs?: number | undefined
   /**
    * Transform steps that may run ahead of the output (default 1 with one write at a time: the next
