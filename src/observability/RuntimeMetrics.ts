@@ -76,7 +76,8 @@ export class RuntimeMetrics extends Context.Service<RuntimeMetrics, {
         (observer) => Effect.sync(() => observer.disconnect())
       )
       let lastCpu = { user: 0, system: 0 }
-      const startTime = Date.now() / 1000 - process.uptime()
+      // When the process started (epoch seconds): the time origin of its performance timeline.
+      const startTime = performance.timeOrigin / 1000
 
       const refresh = Effect.suspend(() => {
         const memory = process.memoryUsage()

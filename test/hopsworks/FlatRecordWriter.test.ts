@@ -2,7 +2,8 @@ import { assert, describe, it } from "@effect/vitest"
 import avro from "avsc"
 import { Schema } from "effect"
 import type { AvroField } from "../../src/hopsworks/AvroSchemaBuilder.ts"
-import { compileAvroType, compileFlatRecordWriter, converters, Slab } from "../../src/hopsworks/AvroValues.ts"
+import { compileAvroType, converters } from "../../src/hopsworks/AvroValues.ts"
+import { compileFlatRecordWriter, Slab } from "../../src/hopsworks/FlatRecordWriter.ts"
 
 /**
  * The direct writer against the general path it stands in for (the field converters, then avsc's
