@@ -46,6 +46,7 @@ import {
   type FeatureGroupSpec,
   FeatureStore,
   type Firing,
+  inputDecoding,
   jsonBatchDecoder,
   type KafkaRecord,
   makeWindowEngine,
@@ -188,7 +189,8 @@ export const cardAggregatesJobs = Effect.fn("CardAggregatesPipeline.jobs")(funct
     // (outputs stay in order). At 1 it idled through most of each write (bench/README.md, occupancy).
     aheadOfOutput: 16,
     source: { groupId: settings.groupId, topics: [settings.topic], deadLetters: settings.deadLetters },
-    decode: decodeCardTransactions,
+    // JSON (decodeCardTransactions) or registry-framed Avro, as INPUT_FORMAT says.
+    ...(yield* inputDecoding(settings.input, CardTransaction)),
     windows: {
       engine,
       toWindowRecord: toCardWindowRecord,
