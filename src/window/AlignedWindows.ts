@@ -51,11 +51,8 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
   const slide = assigner.slideMs
   const offsetMs = assigner.offsetMs
   type State = PartitionState<AlignedState<K, Acc>>
-  // The slices of the windows of the last record's latest window start, by window (latest first):
-  // consecutive records mostly share them, so their Map lookups are done once, not per record.
-  // Valid for one batch of one partition (no slice is purged while a batch is folded in).
-  let spanFirst = NaN
-  const span: Array<Slice<K, Acc> | undefined> = []
+  // Consecutive records mostly fall in the same window: skip the Map lookup for them.
+  let lastSlice: Slice<K, Acc> | undefined
 
   const getOrCreateSlice = (ps: State, start: number, E: number): Slice<K, Acc> => {
     const { order, slices } = ps.windows
@@ -106,11 +103,7 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
     let missed: Array<Window> | undefined
     let added = false
     const first = Math.floor((t - offsetMs) / slide) * slide + offsetMs
-    if (first !== spanFirst) {
-      spanFirst = first
-      span.length = 0
-    }
-    for (let s = first, j = 0; s > t - size; s -= slide, j++) {
+    for (let s = first; s > t - size; s -= slide) {
       const end = s + size
       if (end + L <= E) {
         if (replay && end + L <= ps.replayFloor) {
@@ -122,10 +115,10 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
         }
         continue
       }
-      let slice = span[j]
-      if (slice === undefined) {
+      let slice = lastSlice
+      if (slice === undefined || slice.start !== s) {
         slice = getOrCreateSlice(ps, s, E)
-        span[j] = slice
+        lastSlice = slice
       }
       let kw = slice.byKey.get(key)
       if (kw === undefined) {
@@ -198,8 +191,7 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
   return {
     makeState: () => ({ slices: new Map(), order: [], pending: [] }),
     beginBatch: () => {
-      spanFirst = NaN
-      span.length = 0
+      lastSlice = undefined
     },
     add,
     fire,

@@ -347,16 +347,20 @@ for (const kind of kinds) {
       })
     }
 
+    /** Partition 0: event times 0..70 s; partition 1: one record at 0 s, then quiet. */
+    const busyAndQuietPartitions = Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
+      yield* (yield* KafkaSink).send([
+        ...readings(0, 71).map((r) => ({ ...r, partition: 0 })),
+        ...readings(0, 1).map((r) => ({ ...r, partition: 1 }))
+      ])
+    })
+
     it.effect("a quiet partition holds windows back only until its idle timeout (processing time)", () => {
       const sink = new ScriptedSink()
       const fired: Array<string> = []
       return Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
-        // Partition 0: event times 0..70 s; partition 1: one record at 0 s, then quiet.
-        yield* (yield* KafkaSink).send([
-          ...readings(0, 71).map((r) => ({ ...r, partition: 0 })),
-          ...readings(0, 1).map((r) => ({ ...r, partition: 1 }))
-        ])
+        yield* busyAndQuietPartitions
         const fiber = yield* Effect.forkChild(runJob(countingJob(sink, fired)))
         yield* settle
         yield* TestClock.adjust("4 seconds")
@@ -374,12 +378,7 @@ for (const kind of kinds) {
       const sink = new ScriptedSink()
       const fired: Array<string> = []
       return Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
-        // Partition 0: event times 0..70 s; partition 1: one record at 0 s, then quiet.
-        yield* (yield* KafkaSink).send([
-          ...readings(0, 71).map((r) => ({ ...r, partition: 0 })),
-          ...readings(0, 1).map((r) => ({ ...r, partition: 1 }))
-        ])
+        yield* busyAndQuietPartitions
         const first = yield* Effect.forkChild(Effect.scoped(runJob(countingJob(sink, fired))))
         yield* settle
         yield* TestClock.adjust("6 seconds")
@@ -404,11 +403,7 @@ for (const kind of kinds) {
       const sink = new ScriptedSink()
       const fired: Array<string> = []
       return Effect.gen(function*() {
-        yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 2 }])
-        yield* (yield* KafkaSink).send([
-          ...readings(0, 71).map((r) => ({ ...r, partition: 0 })),
-          ...readings(0, 1).map((r) => ({ ...r, partition: 1 }))
-        ])
+        yield* busyAndQuietPartitions
         const first = yield* Effect.forkChild(Effect.scoped(runJob(countingJob(sink, fired))))
         yield* settle
         yield* TestClock.adjust("2 seconds") // commits with both partitions active
