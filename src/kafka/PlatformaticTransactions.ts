@@ -1,10 +1,10 @@
 import { type Consumer, Producer } from "@platformatic/kafka"
-import { Effect, Option } from "effect"
+import { Duration, Effect, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { groupInstanceIdFor, KafkaConfig } from "../config/KafkaConfig.ts"
 import { transientBackoff } from "../shared/Retry.ts"
 import { KafkaClient } from "./KafkaClient.ts"
-import { kafkaError } from "./KafkaError.ts"
+import { KafkaError, kafkaError } from "./KafkaError.ts"
 import { chunksBySize, type TransactionalProducer } from "./KafkaSink.ts"
 import { isStaleMembership } from "./PlatformaticConsumerApi.ts"
 import { messageConverter, producerOptions } from "./PlatformaticSink.ts"
@@ -67,14 +67,25 @@ export const makePlatformaticTransactional = Effect.gen(function*() {
     yield* Effect.addFinalizer(() => Effect.promise(async () => current?.close(true).catch(() => undefined)))
     yield* Effect.logDebug(`transactional producer ${transactionalId} ready`)
 
-    const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, membership, offsets }) =>
-      Effect.tryPromise({
+    /** Drops `producer` (if it is still the current one): the next attempt opens a fresh one. */
+    const replace = (producer: Producer<Buffer, Buffer, Buffer, Buffer> | undefined) => {
+      if (producer !== undefined && current === producer) current = undefined
+      void producer?.close(true).catch(() => undefined)
+    }
+    // A transaction normally ends within the broker's transaction timeout; one that never settles
+    // (a connection the client still waits on after a broker restart) must not hold the job for good.
+    const attemptLimitMs = 2 * settings.transactionTimeoutMs + 10_000
+
+    const sendAndCommit: TransactionalProducer["sendAndCommit"] = (records, { groupId, membership, offsets }) => {
+      let attempted: Producer<Buffer, Buffer, Buffer, Buffer> | undefined
+      return Effect.tryPromise({
         try: async () => {
           if (offsets.length > 0 && membership === undefined) {
             throw new Error("offsets committed in a transaction need the consumer's group membership")
           }
           current ??= await open()
           const producer = current
+          attempted = producer
           const transaction = await producer.beginTransaction()
           try {
             for (const chunk of chunksBySize(records)) {
@@ -96,16 +107,28 @@ export const makePlatformaticTransactional = Effect.gen(function*() {
             const aborted = await transaction.abort().then(() => true, () => false)
             // After any other failure, or an abort that failed, the next attempt starts from a fresh
             // producer, whatever state this one is in.
-            if (!(stale && aborted)) {
-              current = undefined
-              void producer.close(true).catch(() => undefined)
-            }
+            if (!(stale && aborted)) replace(producer)
             if (stale) return "stale" as const
             throw error
           }
         },
         catch: kafkaError(`transaction ${transactionalId}`)
-      })
+      }).pipe(
+        Effect.timeoutOrElse({
+          duration: Duration.millis(attemptLimitMs),
+          orElse: () =>
+            Effect.suspend(() => {
+              replace(attempted)
+              return Effect.fail(
+                new KafkaError({
+                  operation: `transaction ${transactionalId}`,
+                  message: `no answer within ${attemptLimitMs} ms; the producer is replaced`
+                })
+              )
+            })
+        })
+      )
+    }
     return { sendAndCommit }
   })
 })
