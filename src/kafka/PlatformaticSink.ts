@@ -10,13 +10,16 @@ import { connectionOptions } from "./PlatformaticConsumerApi.ts"
 
 type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer>
 
+/** How long a producer waits before it retries a failed request. */
+export const retryDelayMs = 300
+
 /** Producer options for the configured cluster: connection, TLS/SASL, acks from all replicas, Java's key placement. */
 export const producerOptions = (client: KafkaClient["Service"], settings: KafkaSettings) => ({
   clientId: settings.clientId,
   bootstrapBrokers: [...client.brokers],
   ...connectionOptions(client, settings),
   retries: 8,
-  retryDelay: 300,
+  retryDelay: retryDelayMs,
   acks: ProduceAcks.ALL,
   autocreateTopics: true,
   partitioner: javaCompatiblePartitioner()
