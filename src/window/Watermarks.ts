@@ -6,7 +6,9 @@
  * - Pipeline watermark `W` = min of `W_p` over ACTIVE partitions. A partition is idle when it has
  *   received no records for more than `idleTimeoutMs` of processing time; idle partitions stop holding
  *   `W` back, and become active again with their next record. When every partition is idle, `W` is
- *   the max of all `W_p` (so the last windows of a quiet stream still close).
+ *   the max of all `W_p` (so the last windows of a quiet stream still close). The first record after
+ *   such a pause restarts every partition's idle timer: the others get one idle timeout to show
+ *   their records of the same moment before this partition's watermark alone decides.
  * - `W` itself can go DOWN (an idle partition wakes up, a lagging partition is assigned). Firing and
  *   purging must never be undone, so each partition also has an effective watermark
  *   `E_p = max over time of W since p was assigned` (starting at the restored watermark). Window
@@ -142,7 +144,11 @@ export const makeWatermarks = (options: WatermarksOptions): Watermarks => {
       observeTime(nowMs)
       const c = clocks.get(partition)
       if (c === undefined) return
-      c.lastActivity = now
+      // The stream resumes after every partition went quiet (an upstream pause, a broker outage): the
+      // other partitions' records from the same moment may be a fetch behind this one. Each gets a
+      // fresh idle timeout to show them, instead of this partition's watermark alone making them late.
+      if (isIdle(c) && list.every(isIdle)) { for (const q of list) q.lastActivity = now }
+      else c.lastActivity = now
       if (maxEventTime > c.maxEventTime) {
         c.maxEventTime = maxEventTime
         const w = maxEventTime - outOfOrdernessMs

@@ -52,18 +52,25 @@ export interface RefStepOutput {
 export const effectiveWatermarks = (cfg: RefConfig, steps: ReadonlyArray<Step>): Array<number> => {
   const out: Array<number> = []
   let E = -Infinity
-  let firstNow: number | undefined
+  const firstNow = steps[0]?.now ?? 0
+  // Processing time of each partition's last batch, or of the last batch that ended a pause of every
+  // partition (that batch restarts every idle timer).
+  const lastActivity = Array.from({ length: cfg.partitions }, () => firstNow)
+  const idleAt = (now: number, q: number) => now - lastActivity[q]! > cfg.idleTimeoutMs
   for (let i = 0; i < steps.length; i++) {
     const upTo = steps.slice(0, i + 1)
-    firstNow ??= steps[0]!.now
     const now = Math.max(...upTo.map((s) => s.now))
+    const step = steps[i]!
+    if (step._tag === "batch") {
+      const everyPartitionIdle = lastActivity.every((_, q) => idleAt(now, q))
+      for (let q = 0; q < cfg.partitions; q++) if (everyPartitionIdle || q === step.partition) lastActivity[q] = now
+    }
     const ws: Array<{ w: number; idle: boolean }> = []
     for (let q = 0; q < cfg.partitions; q++) {
       const batches = upTo.filter((s): s is Extract<Step, { _tag: "batch" }> => s._tag === "batch" && s.partition === q)
       const times = batches.flatMap((b) => b.records.map((r) => r.eventTime))
       const w = times.length === 0 ? -Infinity : Math.max(...times) - cfg.outOfOrdernessMs
-      const lastActivity = batches.length === 0 ? firstNow : Math.max(...batches.map((b) => b.now))
-      ws.push({ w, idle: now - lastActivity > cfg.idleTimeoutMs })
+      ws.push({ w, idle: idleAt(now, q) })
     }
     const active = ws.filter((x) => !x.idle)
     const W = active.length > 0 ? Math.min(...active.map((x) => x.w)) : Math.max(...ws.map((x) => x.w))

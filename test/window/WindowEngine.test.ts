@@ -636,6 +636,36 @@ describe("WindowEngine examples", () => {
     assert.strictEqual(e.process(1, [rec(1, 3, "b")], 103).late.length, 1)
   })
 
+  it("a stream resuming after every partition went quiet: the partition read a fetch later is not late", () => {
+    const e = makeWindowEngine({
+      assigner: tumbling(10),
+      aggregator: Agg.count,
+      outOfOrdernessMs: 0,
+      idleTimeoutMs: 100
+    })
+    e.assign(0)
+    e.assign(1)
+    e.process(0, [rec(0, 3, "a")], 0)
+    e.process(1, [rec(0, 4, "b")], 0)
+    e.onProcessingTime(500) // a pause (upstream stopped, or the broker was down): both idle
+    // Both partitions got records of the same moment; partition 0's are read first.
+    e.process(0, [rec(1, 12, "a"), rec(2, 45, "a")], 501)
+    assert.strictEqual(e.watermark(), 4, "partition 1 holds the watermark for one idle timeout")
+    const second = e.process(1, [rec(1, 15, "b"), rec(2, 44, "b")], 502)
+    assert.deepStrictEqual(second.late, [])
+    assert.deepStrictEqual(second.fired.map((f) => [f.key, f.window.start, f.result]), [
+      ["a", 0, 1],
+      ["b", 0, 1],
+      ["a", 10, 1],
+      ["b", 10, 1]
+    ])
+    // A partition that really stays quiet is idle again after the timeout.
+    e.process(0, [rec(3, 70, "a")], 560)
+    assert.strictEqual(e.watermark(), 44)
+    e.onProcessingTime(603)
+    assert.strictEqual(e.watermark(), 70)
+  })
+
   it("session windows merge and fire after the gap", () => {
     const e = makeWindowEngine({ assigner: session(10), aggregator: Agg.count, outOfOrdernessMs: 30 })
     e.assign(0)
