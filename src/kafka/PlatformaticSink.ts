@@ -1,4 +1,4 @@
-import { type MessageToProduce, ProduceAcks, Producer } from "@platformatic/kafka"
+import { type MessageToProduce, ProduceAcks } from "@platformatic/kafka"
 import { Effect } from "effect"
 import { KafkaConfig, type KafkaSettings } from "../config/KafkaConfig.ts"
 import { KafkaClient } from "./KafkaClient.ts"
@@ -7,6 +7,7 @@ import type { OutgoingRecord } from "./KafkaRecord.ts"
 import { chunksBySize } from "./KafkaSink.ts"
 import { murmur2 } from "./KeyPartitioner.ts"
 import { connectionOptions } from "./PlatformaticConsumerApi.ts"
+import { OneBufferProducer } from "./ProduceRequest.ts"
 
 type Message = MessageToProduce<Buffer, Buffer, Buffer, Buffer>
 
@@ -37,9 +38,7 @@ export const makePlatformaticSend = Effect.gen(function*() {
   const client = yield* KafkaClient
   const settings = yield* KafkaConfig
   const producer = yield* Effect.acquireRelease(
-    Effect.sync(() =>
-      new Producer<Buffer, Buffer, Buffer, Buffer>({ ...producerOptions(client, settings), idempotent: false })
-    ),
+    Effect.sync(() => new OneBufferProducer({ ...producerOptions(client, settings), idempotent: false })),
     (p) => Effect.promise(() => p.close().catch(() => undefined))
   )
   const toMessage = messageConverter()

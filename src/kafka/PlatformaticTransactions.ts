@@ -1,4 +1,4 @@
-import { type Consumer, Producer } from "@platformatic/kafka"
+import type { Consumer, Producer } from "@platformatic/kafka"
 import { Duration, Effect, Option } from "effect"
 import { randomUUID } from "node:crypto"
 import { groupInstanceIdFor, KafkaConfig } from "../config/KafkaConfig.ts"
@@ -8,6 +8,7 @@ import { KafkaError, kafkaError } from "./KafkaError.ts"
 import { chunksBySize, type TransactionalProducer } from "./KafkaSink.ts"
 import { hasError, isStaleMembership } from "./PlatformaticConsumerApi.ts"
 import { messageConverter, producerOptions, retryDelayMs } from "./PlatformaticSink.ts"
+import { OneBufferProducer } from "./ProduceRequest.ts"
 
 /**
  * Kafka transactions on @platformatic/kafka, exactly-once across replicas (KIP-447):
@@ -43,7 +44,7 @@ export const makePlatformaticTransactional = Effect.gen(function*() {
     })
     const toMessage = messageConverter()
     const open = async () => {
-      const producer = new Producer<Buffer, Buffer, Buffer, Buffer>({
+      const producer = new OneBufferProducer({
         ...producerOptions(client, settings),
         idempotent: true,
         transactionalId,
