@@ -7,8 +7,13 @@ import type { PipelineStats } from "../observability/PipelineStats.ts"
 /**
  * Commits offsets the pipeline has marked safe, at most once per `intervalMs` (a commit is a broker
  * round trip; one per batch would cap throughput on small batches), and always on `flush` — which the
- * runners call on shutdown and on revocation. Only offsets whose records every sink acknowledged are
- * ever marked, so coalescing can delay a commit (more replay after a crash) but never commit too early.
+ * runner calls on shutdown. Only offsets whose records every sink acknowledged are ever marked, so
+ * coalescing can delay a commit (more replay after a crash) but never commit too early.
+ *
+ * On revocation the revoked partitions' pending offsets are forgotten, not flushed: the runner learns
+ * of it once the group is rebalancing or has rebalanced, when such a commit could set the new owner's
+ * commit back. The new owner then restores an older checkpoint than the rows written; for a windowed
+ * job that costs replay only (docs/window-semantics.md, "Restoring from an older checkpoint").
  */
 export const makeOffsetCommitter = (subscription: Subscription, stats: PipelineStats, intervalMs: number) => {
   const pending = new Map<string, CommitOffset>()
@@ -48,7 +53,8 @@ export const makeOffsetCommitter = (subscription: Subscription, stats: PipelineS
       (now) => (now - lastCommitAt >= intervalMs ? flush : Effect.void)
     ),
     flush,
-    /** Forgets pending offsets of partitions this consumer no longer owns (their new owner replays). */
+    /** Forgets pending offsets of partitions this consumer no longer owns (their new owner replays from
+     * the last commit). */
     forget: (partitions: ReadonlyArray<{ readonly topic: string; readonly partition: number }>) =>
       Effect.sync(() => partitions.forEach((p) => pending.delete(partitionKey(p))))
   }

@@ -74,6 +74,11 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
     return slice
   }
 
+  // While p replays, a window ending at or below the restored watermark was emitted before the
+  // restart, with every record replayed into it: re-emitting it could only write an older row over
+  // the one the sink holds (updated since by records after the restore point).
+  const alreadyEmitted = (ps: State, end: number): boolean => ps.replaying && end <= ps.replayFloor
+
   // "empty" marker for `key` in the window starting at `start`, unless that key-window exists or
   // was purged before this call (`purgedBelow` = E_p before the batch; a window purged by THIS
   // call's watermark still gets its marker, fired just before the purge).
@@ -81,38 +86,41 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
     if (start + size + L <= purgedBelow) return
     const slice = getOrCreateSlice(ps, start, ps.clock.effective)
     if (slice.byKey.has(key)) return
+    const emitted = alreadyEmitted(ps, slice.end)
     const kw: KeyWindow<K, Acc> = {
       key,
       slice,
       acc: agg.empty(),
       count: 0,
       maxOffset: holdOffset,
-      dirty: true,
-      emitted: false
+      dirty: !emitted,
+      emitted
     }
     slice.byKey.set(key, kw)
     counters.openKeyWindows++
     if (holdOffset < slice.minOffset) slice.minOffset = holdOffset
-    if (slice.fired) ps.windows.pending.push(kw)
+    if (slice.fired && !emitted) ps.windows.pending.push(kw)
   }
 
-  const add = (ps: State, r: WindowRecord<K, V>, E: number, replay: boolean): Array<Window> | undefined => {
+  const add = (ps: State, r: WindowRecord<K, V>, judge: number, replay: boolean): Array<Window> | undefined => {
     const offset = r.offset
     const t = r.eventTime
     const key = r.key
+    // E_p before the batch: which windows are purged, or already fired.
+    const E = ps.clock.effective
     let missed: Array<Window> | undefined
     let added = false
     const first = Math.floor((t - offsetMs) / slide) * slide + offsetMs
     for (let s = first; s > t - size; s -= slide) {
       const end = s + size
-      if (end + L <= E) {
+      if (end + L <= judge) {
         if (replay && end + L <= ps.replayFloor) {
           // Already emitted before the restart. Re-create a pending "empty" marker (no-op if the
           // successor window exists or is gone too).
           if (emitEmpty) ensureEmptyMarker(ps, s + slide, key, offset, E)
-        } else {
+        } else if (!(replay && ps.replaying)) {
           ;(missed ??= []).push({ start: s, end })
-        }
+        } // else late by p's own watermark before the restart too, and reported then
         continue
       }
       let slice = lastSlice
@@ -133,7 +141,11 @@ export const makeAlignedWindows = <K, V, Acc, Out>(
       slice.records++
       counters.recordsInOpen++
       added = true
-      if (!kw.dirty) {
+      if (replay && alreadyEmitted(ps, end)) {
+        kw.emitted = true
+        // Its successor's "empty" firing may still be due (fireKeyWindow would have created it).
+        if (emitEmpty) ensureEmptyMarker(ps, s + slide, key, offset, E)
+      } else if (!kw.dirty) {
         kw.dirty = true
         if (slice.fired) ps.windows.pending.push(kw)
       }

@@ -57,8 +57,12 @@ export const makePartitions = <K, V, S, Out>(
       watermarks.observeTime(nowMs)
       return
     }
-    // Read once: the whole batch is judged against E_p as it was before it.
-    const E = ps.clock.effective
+    // A record is judged against E_p as it was before the batch, or against p's own watermark just
+    // before the record where that is higher: in offset order, so the verdict depends neither on how
+    // the records were fetched into batches nor on how far the other partitions were, and a new owner
+    // replaying p after a restart reaches the same verdicts (docs/window-semantics.md, "Lateness").
+    let judge = Math.max(ps.clock.effective, ps.clock.watermark)
+    const ooo = watermarks.outOfOrdernessMs
     const replayEnd = ps.replayEnd
     windowing.beginBatch(ps)
     let maxT = -Infinity
@@ -72,8 +76,11 @@ export const makePartitions = <K, V, S, Out>(
       ps.lastOffset = offset
       counters.processed++
       const t = r.eventTime
-      if (t > maxT) maxT = t
-      const missed = windowing.add(ps, r, E, offset < replayEnd)
+      const missed = windowing.add(ps, r, judge, offset < replayEnd)
+      if (t > maxT) {
+        maxT = t
+        if (t - ooo > judge) judge = t - ooo
+      }
       if (missed !== undefined) {
         counters.late++
         late.push({ partition: ps.id, record: r, missedWindows: missed })

@@ -46,7 +46,7 @@ export const makeSessionWindows = <K, V, Acc, Out>(
     }
   }
 
-  const add = (ps: State, r: WindowRecord<K, V>, E: number, replay: boolean): Array<Window> | undefined => {
+  const add = (ps: State, r: WindowRecord<K, V>, judge: number, replay: boolean): Array<Window> | undefined => {
     const t = r.eventTime
     const cs = t
     const ce = t + gap
@@ -57,7 +57,11 @@ export const makeSessionWindows = <K, V, Acc, Out>(
       let w = 0
       for (let j = 0; j < list.length; j++) {
         const s = list[j]!
-        if (s.start < ce && cs < s.end) {
+        // A session past its lateness for this record is closed to it, purged yet or not (that
+        // depends on the other partitions): the same verdict in every run (see Partitions.ingest).
+        // A replayed record is judged against the restored watermark, higher than the one it met
+        // before the restart: it merges as it did then, into whatever overlaps and is still kept.
+        if (s.start < ce && cs < s.end && (replay || s.end + L > judge)) {
           if (target === undefined) {
             target = s
           } else {
@@ -80,7 +84,7 @@ export const makeSessionWindows = <K, V, Acc, Out>(
     if (target === undefined) {
       // Replayed records are never late for sessions: a session's first record can lie long before
       // the restored watermark (docs/window-semantics.md, "Session windows").
-      if (ce + L <= E && !replay) return [{ start: cs, end: ce }]
+      if (ce + L <= judge && !replay) return [{ start: cs, end: ce }]
       target = {
         key: r.key,
         start: cs,

@@ -45,6 +45,7 @@ export interface PartitionClock {
 }
 
 export interface Watermarks {
+  readonly outOfOrdernessMs: number
   readonly assign: (
     partition: number,
     options?: {
@@ -111,6 +112,7 @@ export const makeWatermarks = (options: WatermarksOptions): Watermarks => {
   }
 
   return {
+    outOfOrdernessMs,
     assign: (partition, opts) => {
       const existing = clocks.get(partition)
       if (existing !== undefined) return existing

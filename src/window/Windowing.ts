@@ -51,13 +51,14 @@ export interface Windowing<K, V, S, Out> {
   /** A batch of `ps` starts: per-batch caches must not carry over from another partition. */
   readonly beginBatch: (ps: PartitionState<S>) => void
   /**
-   * Folds a new record into its windows, judged against `E` (E_p before the batch); `replay` when its
-   * offset is below the partition's replay end. Returns the windows it missed if it was late for any.
+   * Folds a new record into its windows: it is late for a window with `end + L <= judge` (the higher
+   * of E_p before the batch and p's watermark just before the record); `replay` when its offset is
+   * below the partition's replay end. Returns the windows it missed if it was late for any.
    */
   readonly add: (
     ps: PartitionState<S>,
     record: WindowRecord<K, V>,
-    E: number,
+    judge: number,
     replay: boolean
   ) => ReadonlyArray<Window> | undefined
   /** Emits what E_p has made due, then purges the windows past their allowed lateness. */

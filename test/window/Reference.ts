@@ -80,6 +80,24 @@ export const effectiveWatermarks = (cfg: RefConfig, steps: ReadonlyArray<Step>):
   return out
 }
 
+/**
+ * What each record of each step is judged against: E before the step, or the partition's own
+ * watermark just before the record (its earlier records, in offset order) where that is higher.
+ */
+export const judgedAgainst = (cfg: RefConfig, steps: ReadonlyArray<Step>): Array<Array<number>> => {
+  const E = effectiveWatermarks(cfg, steps)
+  const own = Array.from({ length: cfg.partitions }, () => -Infinity)
+  return steps.map((s, i) =>
+    s._tag === "batch"
+      ? s.records.map((r) => {
+        const judge = Math.max(i === 0 ? -Infinity : E[i - 1]!, own[r.partition]!)
+        own[r.partition] = Math.max(own[r.partition]!, r.eventTime - cfg.outOfOrdernessMs)
+        return judge
+      })
+      : []
+  )
+}
+
 const sortFired = (fs: Array<RefFiring>): Array<RefFiring> =>
   fs.sort((a, b) => a.end - b.end || a.key - b.key || a.partition - b.partition || a.start - b.start)
 
@@ -93,13 +111,14 @@ export const referenceAligned = (cfg: RefConfig, steps: ReadonlyArray<Step>): Ar
   if (a._tag !== "Aligned") throw new Error("aligned only")
   const L = cfg.allowedLatenessMs
   const E = effectiveWatermarks(cfg, steps)
+  const judge = judgedAgainst(cfg, steps)
   const out: Array<RefStepOutput> = steps.map(() => ({ fired: [], late: [] }))
   // (partition, key, start) -> on-time records with the step they arrived in
   const groups = new Map<string, { p: number; k: number; start: number; recs: Array<{ v: number; step: number }> }>()
   steps.forEach((s, i) => {
     if (s._tag !== "batch") return
-    const before = i === 0 ? -Infinity : E[i - 1]!
-    for (const r of s.records) {
+    s.records.forEach((r, j) => {
+      const before = judge[i]![j]!
       const wins = windowsFor(a, r.eventTime)
       const missed = wins.filter((w) => w.end + L <= before)
       for (const w of wins) {
@@ -110,7 +129,7 @@ export const referenceAligned = (cfg: RefConfig, steps: ReadonlyArray<Step>): Ar
         g.recs.push({ v: r.value, step: i })
       }
       if (missed.length > 0) out[i]!.late.push({ partition: r.partition, offset: r.offset, missed })
-    }
+    })
   })
   // Candidate key-windows: non-empty ones, plus (emitEmpty) the successor of each.
   const candidates = new Map<string, { p: number; k: number; start: number }>()
@@ -153,6 +172,7 @@ export const referenceSessions = (cfg: RefConfig, steps: ReadonlyArray<Step>): A
   if (a._tag !== "Session") throw new Error("session only")
   const L = cfg.allowedLatenessMs
   const E = effectiveWatermarks(cfg, steps)
+  const judge = judgedAgainst(cfg, steps)
   interface S {
     p: number
     k: number
@@ -165,12 +185,14 @@ export const referenceSessions = (cfg: RefConfig, steps: ReadonlyArray<Step>): A
   let sessions: Array<S> = []
   return steps.map((s, i) => {
     const o: RefStepOutput = { fired: [], late: [] }
-    const before = i === 0 ? -Infinity : E[i - 1]!
     if (s._tag === "batch") {
-      for (const r of s.records) {
+      for (const [j, r] of s.records.entries()) {
+        const before = judge[i]![j]!
         const cs = r.eventTime
         const ce = r.eventTime + a.gapMs
-        const overlapping = sessions.filter((x) => x.p === r.partition && x.k === r.key && x.start < ce && cs < x.end)
+        const overlapping = sessions.filter((x) =>
+          x.p === r.partition && x.k === r.key && x.start < ce && cs < x.end && x.end + L > before
+        )
         if (overlapping.length === 0 && ce + L <= before) {
           o.late.push({ partition: r.partition, offset: r.offset, missed: [{ start: cs, end: ce }] })
           continue
