@@ -126,7 +126,8 @@ const baseSettings = Config.all({
   connectionTimeoutMs: Config.Int("KAFKA_CONNECTION_TIMEOUT_MS").pipe(Config.withDefault(10_000)),
   requestTimeoutMs: Config.Int("KAFKA_REQUEST_TIMEOUT_MS").pipe(Config.withDefault(30_000)),
   maxBufferedRecords: Config.Int("KAFKA_MAX_BUFFERED_RECORDS").pipe(Config.withDefault(10_000)),
-  // Sized for a small container: with up to two batches in flight behind it, about 3× this is held.
+  // Sized for a small container. Held at most: this buffer, the groups being written (two, for outputs
+  // writing concurrently) and one fetch waiting for room (fetches follow this bound): about 4× this.
   maxBufferedBytes: Config.Int("KAFKA_MAX_BUFFERED_BYTES").pipe(Config.withDefault(64 * 1024 * 1024)),
   maxBytesPerPartition: Config.Int("KAFKA_MAX_BYTES_PER_PARTITION").pipe(Config.withDefault(4 * 1024 * 1024)),
   partitionsConsumedConcurrently: Config.Int("KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY").pipe(Config.withDefault(2)),

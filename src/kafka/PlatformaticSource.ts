@@ -36,6 +36,8 @@ interface Position extends TopicPartition {
 
 /** How long a fetch waits for data at most: also how long a newly assigned partition may wait for its first one. */
 const fetchMaxWaitMs = 500
+/** The client's own default for a whole fetch response. */
+const clientFetchMaxBytes = 50 * 1024 * 1024
 const rebalanceTimeoutMs = 60_000
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
@@ -73,6 +75,11 @@ export const platformaticSourceLayer = Layer.effect(
         options.maxBufferedRecords ?? settings.maxBufferedRecords,
         options.maxBufferedBytes ?? settings.maxBufferedBytes
       )
+      // Fetches follow the byte bound: a fetched response waits whole while its batches wait for room in the
+      // buffer, so each leader's fetch asks for at most the bound, and each partition for at most that too
+      // (a first record batch larger than the bound still comes, alone: Kafka returns it anyway).
+      const fetchMaxBytes = Math.min(buffer.bytes.max, clientFetchMaxBytes)
+      const partitionMaxBytes = Math.min(settings.maxBytesPerPartition, fetchMaxBytes)
       const context = yield* Effect.context<never>()
       const runPromise = Effect.runPromiseWith(context)
       const clock = yield* Clock.Clock
@@ -279,13 +286,14 @@ export const platformaticSourceLayer = Layer.effect(
               connectionPool: fetchPool,
               maxWaitTime: fetchMaxWaitMs,
               minBytes: 1,
+              maxBytes: fetchMaxBytes,
               isolationLevel: FetchIsolationLevels.READ_COMMITTED,
               topics: [...groupByTopic(mine)].map(([topic, ps]) => ({
                 topicId: metadata.topics.get(topic)!.id,
                 partitions: ps.map((partition) => ({
                   partition,
                   fetchOffset: positions.get(`${topic}:${partition}`)!.offset,
-                  partitionMaxBytes: settings.maxBytesPerPartition,
+                  partitionMaxBytes,
                   currentLeaderEpoch: -1,
                   lastFetchedEpoch: -1
                 }))
