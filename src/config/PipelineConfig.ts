@@ -23,6 +23,13 @@ export const deadLetterSettings = Config.all({
 export type DeadLetterSettings = Config.Success<typeof deadLetterSettings>
 
 /**
+ * A Kafka output record (a fingerprint, an alert) larger than this (key + value + headers) is not
+ * produced: the broker would refuse it (`max.message.bytes`, 1 MiB by default) on every retry. It is
+ * dead-lettered instead, as a prefix with its size and the reason.
+ */
+export const outputMaxRecordBytes = Config.Int("OUTPUT_MAX_RECORD_BYTES").pipe(Config.withDefault(1_000_000))
+
+/**
  * How far ahead of the processing clock an event time may be. Later ones are dead-lettered: one
  * record dated 2100 would otherwise move the watermark there and make everything after it late.
  */

@@ -1,6 +1,6 @@
 import { Effect, Option } from "effect"
 import type { DeadLetterSettings } from "../config/PipelineConfig.ts"
-import type { MalformedRecord } from "../domain/MalformedRecord.ts"
+import { MalformedRecord } from "../domain/MalformedRecord.ts"
 import type { KafkaRecord, OutgoingRecord } from "../kafka/KafkaRecord.ts"
 import { summariseRejected } from "../observability/DeadLetterSummary.ts"
 import type { PipelineStats } from "../observability/PipelineStats.ts"
@@ -31,6 +31,60 @@ const sizeOf = (record: KafkaRecord): number => {
   let size = (record.key?.length ?? 0) + (record.value?.length ?? 0)
   for (const [name, value] of Object.entries(record.headers)) size += name.length + value.length
   return size
+}
+
+const byteLength = (v: Buffer | string | null | undefined): number =>
+  v === null || v === undefined ? 0 : typeof v === "string" ? Buffer.byteLength(v) : v.length
+
+const outgoingSize = (record: OutgoingRecord): number => {
+  let size = byteLength(record.key) + byteLength(record.value)
+  for (const [name, value] of Object.entries(record.headers ?? {})) size += name.length + byteLength(value)
+  return size
+}
+
+const prefix = (v: Buffer | string | null | undefined): Buffer | null =>
+  v === null || v === undefined ? null : (typeof v === "string" ? Buffer.from(v) : v).subarray(0, keptPrefixBytes)
+
+/**
+ * Splits a step's Kafka output into the records the broker takes and those larger than `limit`
+ * (OUTPUT_MAX_RECORD_BYTES: the broker would refuse them on every retry). Under the `dead-letter` policy
+ * the large ones become dead letters on the source's dead-letter topic, produced with the rest: a
+ * prefix of the key and value, the original size, and the reason.
+ */
+export const setAsideOversizeOutputs = (
+  pipeline: string,
+  settings: DeadLetterSettings,
+  sourceTopic: string,
+  records: ReadonlyArray<OutgoingRecord>,
+  limit: number
+): { readonly records: ReadonlyArray<OutgoingRecord>; readonly setAside: ReadonlyArray<MalformedRecord> } => {
+  if (records.every((r) => outgoingSize(r) <= limit)) return { records, setAside: [] }
+  const kept: Array<OutgoingRecord> = []
+  const setAside: Array<MalformedRecord> = []
+  for (const record of records) {
+    const size = outgoingSize(record)
+    if (size <= limit) {
+      kept.push(record)
+      continue
+    }
+    const reason =
+      `output record for ${record.topic} is ${size} bytes, more than OUTPUT_MAX_RECORD_BYTES (${limit}): ` +
+      `the broker would refuse it`
+    setAside.push(new MalformedRecord({ topic: record.topic, partition: record.partition ?? -1, offset: "-", reason }))
+    if (settings.policy !== "dead-letter") continue
+    kept.push({
+      topic: deadLetterTopic(settings, sourceTopic),
+      key: prefix(record.key),
+      value: prefix(record.value),
+      headers: {
+        [DeadLetterHeaders.truncated]: String(byteLength(record.value)),
+        [DeadLetterHeaders.reason]: capReason(reason),
+        [DeadLetterHeaders.pipeline]: pipeline,
+        [DeadLetterHeaders.topic]: record.topic
+      }
+    })
+  }
+  return { records: kept, setAside }
 }
 
 export const deadLetterTopic = (settings: DeadLetterSettings, sourceTopic: string): string =>

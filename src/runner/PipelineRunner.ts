@@ -12,7 +12,7 @@
  *    (and every earlier one) were not acknowledged: a crash replays at most what was in flight.
  */
 import { Clock, Effect, Stream } from "effect"
-import { maxFutureSkewMs } from "../config/PipelineConfig.ts"
+import { maxFutureSkewMs, outputMaxRecordBytes } from "../config/PipelineConfig.ts"
 import { serviceSettings } from "../config/ServiceConfig.ts"
 import { MalformedRecord } from "../domain/MalformedRecord.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
@@ -30,11 +30,12 @@ import {
 } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
 import { KafkaSource } from "../kafka/KafkaSource.ts"
+import { summariseRejected } from "../observability/DeadLetterSummary.ts"
 import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
 import { applySpan, prepareSpan, writeSpan } from "../observability/StageSpans.ts"
 import type { SchemaRegistryError } from "../schema-registry/SchemaRegistryError.ts"
 import { allTransient, type Classifier, errorText, errorType, retryWith } from "../shared/Retry.ts"
-import { deadLetterTopic, handleMalformed } from "./DeadLetters.ts"
+import { deadLetterTopic, handleMalformed, setAsideOversizeOutputs } from "./DeadLetters.ts"
 import type { Job, Rows } from "./Job.ts"
 import { makeOffsetCommitter } from "./OffsetCommitter.ts"
 import { rejectedKind, type Rejection, writeSettingAside } from "./RejectedItems.ts"
@@ -96,6 +97,21 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     stats.describe({ sources: topics, stages: ["decode", windows ? "windows" : "write"], ...job.topology })
     yield* Effect.logInfo(`pipeline ${job.name} consuming ${topics.join(", ")} as group ${groupId}`)
 
+    const outputLimit = yield* outputMaxRecordBytes
+    const reportOversize = (setAside: ReadonlyArray<MalformedRecord>) => {
+      const { deadLetters } = job.source
+      const policy = deadLetters.policy === "dead-letter" ? "dead-letter" : "drop"
+      return Effect.andThen(
+        stats.rejected(setAside.length, policy),
+        summariseRejected(
+          stats.deadLetterSummary,
+          setAside,
+          policy === "dead-letter"
+            ? { _tag: "DeadLetter", topic: deadLetterTopic(deadLetters, topics[0]!) }
+            : { _tag: "Drop" }
+        )
+      )
+    }
     const sendKafka = (what: string, records: ReadonlyArray<OutgoingRecord>) =>
       sink.send(records).pipe(retryCounted(what, stats))
     const window = windows === undefined
@@ -239,7 +255,17 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
             return step.offsets
           }
           case "KafkaTransaction": {
-            const { records, rows } = output.toRecords(step.items)
+            const produced = output.toRecords(step.items)
+            const rows = produced.rows
+            // Too large for the broker: refused on every retry, so dead-lettered in the same transaction.
+            const { records, setAside } = setAsideOversizeOutputs(
+              job.name,
+              job.source.deadLetters,
+              topics[0]!,
+              produced.records,
+              outputLimit
+            )
+            if (setAside.length > 0 && job.source.deadLetters.policy === "fail") return yield* Effect.fail(setAside[0]!)
             if (records.length === 0 && step.offsets.length === 0) return []
             const start = yield* Clock.currentTimeMillis
             const outcome = yield* transaction!.sendAndCommit(records, {
@@ -259,6 +285,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
               return []
             }
             yield* stats.committed(step.offsets, (yield* Clock.currentTimeMillis) - start)
+            if (setAside.length > 0) yield* reportOversize(setAside)
             yield* written(rows, step.partition)
             // Committed with the outputs: nothing left to mark.
             return []

@@ -472,4 +472,40 @@ describe("runner, event-time sanity (TestClock)", () => {
       yield* Fiber.interrupt(fiber)
     }).pipe(Effect.provide(brokerLayer(sink)))
   })
+
+  it.effect("a Kafka output record larger than OUTPUT_MAX_RECORD_BYTES is dead-lettered in the transaction; the rest written", () => {
+    const sink = new ScriptedSink()
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+      yield* (yield* KafkaSink).send(readings(0, 3))
+      const fiber = yield* Effect.forkChild(runJob(statelessJob({
+        name: "runner-test",
+        source: { groupId, topics: [topic], deadLetters },
+        decode,
+        map: (r: Reading) => r.id,
+        output: {
+          _tag: "KafkaTransaction",
+          transactionalId: "runner-test-tx",
+          // r1's output is 2 MB: the broker would refuse it on every retry.
+          toRecords: (ids) => ({
+            records: ids.map((id) => ({ topic: "out", key: id, value: id === "r1" ? "x".repeat(2_000_000) : id })),
+            rows: []
+          })
+        }
+      })))
+      yield* settle
+      yield* TestClock.adjust("2 seconds")
+      const broker = yield* InMemoryBroker
+      assert.deepStrictEqual(broker.read("out").flat().map((r) => r.value?.toString()), ["r0", "r2"])
+      const dead = broker.read(`${topic}.dlq`).flat()
+      assert.strictEqual(dead.length, 1)
+      assert.strictEqual(dead[0]!.key?.toString(), "r1")
+      assert.strictEqual(dead[0]!.value?.toString(), "x".repeat(1_024), "a prefix of the output")
+      assert.strictEqual(dead[0]!.headers[DeadLetterHeaders.truncated]?.toString(), "2000000")
+      assert.include(dead[0]!.headers[DeadLetterHeaders.reason]?.toString(), "OUTPUT_MAX_RECORD_BYTES")
+      assert.strictEqual(yield* safeOffset(kinds[2]!, sink), "3")
+      assert.isUndefined(fiber.pollUnsafe(), "still running")
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(brokerLayer(sink)))
+  })
 })
