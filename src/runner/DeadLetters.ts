@@ -48,8 +48,8 @@ const prefix = (v: Buffer | string | null | undefined): Buffer | null =>
 /**
  * Splits a step's Kafka output into the records the broker takes and those larger than `limit`
  * (OUTPUT_MAX_RECORD_BYTES: the broker would refuse them on every retry). Under the `dead-letter` policy
- * the large ones become dead letters on the source's dead-letter topic, produced with the rest: a
- * prefix of the key and value, the original size, and the reason.
+ * the large ones become dead letters on the source's dead-letter topic: a prefix of the key and value,
+ * the original size, and the reason.
  */
 export const setAsideOversizeOutputs = (
   pipeline: string,
@@ -57,9 +57,14 @@ export const setAsideOversizeOutputs = (
   sourceTopic: string,
   records: ReadonlyArray<OutgoingRecord>,
   limit: number
-): { readonly records: ReadonlyArray<OutgoingRecord>; readonly setAside: ReadonlyArray<MalformedRecord> } => {
-  if (records.every((r) => outgoingSize(r) <= limit)) return { records, setAside: [] }
+): {
+  readonly records: ReadonlyArray<OutgoingRecord>
+  readonly deadLetters: ReadonlyArray<OutgoingRecord>
+  readonly setAside: ReadonlyArray<MalformedRecord>
+} => {
+  if (records.every((r) => outgoingSize(r) <= limit)) return { records, deadLetters: [], setAside: [] }
   const kept: Array<OutgoingRecord> = []
+  const deadLetters: Array<OutgoingRecord> = []
   const setAside: Array<MalformedRecord> = []
   for (const record of records) {
     const size = outgoingSize(record)
@@ -72,7 +77,7 @@ export const setAsideOversizeOutputs = (
       `the broker would refuse it`
     setAside.push(new MalformedRecord({ topic: record.topic, partition: record.partition ?? -1, offset: "-", reason }))
     if (settings.policy !== "dead-letter") continue
-    kept.push({
+    deadLetters.push({
       topic: deadLetterTopic(settings, sourceTopic),
       key: prefix(record.key),
       value: prefix(record.value),
@@ -84,7 +89,7 @@ export const setAsideOversizeOutputs = (
       }
     })
   }
-  return { records: kept, setAside }
+  return { records: kept, deadLetters, setAside }
 }
 
 export const deadLetterTopic = (settings: DeadLetterSettings, sourceTopic: string): string =>

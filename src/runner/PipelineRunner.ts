@@ -257,15 +257,20 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
           case "KafkaTransaction": {
             const produced = output.toRecords(step.items)
             const rows = produced.rows
-            // Too large for the broker: refused on every retry, so dead-lettered in the same transaction.
-            const { records, setAside } = setAsideOversizeOutputs(
+            // Too large for the broker: refused on every retry, so dead-lettered (at least once, as
+            // the step's other dead letters) and left out of the transaction.
+            const { deadLetters, records, setAside } = setAsideOversizeOutputs(
               job.name,
               job.source.deadLetters,
               topics[0]!,
               produced.records,
               outputLimit
             )
-            if (setAside.length > 0 && job.source.deadLetters.policy === "fail") return yield* Effect.fail(setAside[0]!)
+            if (setAside.length > 0) {
+              if (job.source.deadLetters.policy === "fail") return yield* Effect.fail(setAside[0]!)
+              if (deadLetters.length > 0) yield* sendKafka("dead-letter produce", deadLetters)
+              yield* reportOversize(setAside)
+            }
             if (records.length === 0 && step.offsets.length === 0) return []
             const start = yield* Clock.currentTimeMillis
             const outcome = yield* transaction!.sendAndCommit(records, {
@@ -285,7 +290,6 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
               return []
             }
             yield* stats.committed(step.offsets, (yield* Clock.currentTimeMillis) - start)
-            if (setAside.length > 0) yield* reportOversize(setAside)
             yield* written(rows, step.partition)
             // Committed with the outputs: nothing left to mark.
             return []

@@ -1,6 +1,7 @@
 import { assert, describe, it } from "@effect/vitest"
 import { Effect } from "effect"
 import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
+import { DeadLetterHeaders } from "../../src/runner/DeadLetters.ts"
 import { readTopic } from "../support/FeatureGroupTopic.ts"
 import {
   buildCorpus,
@@ -22,8 +23,10 @@ import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka
 /**
  * `late`: valid, but its window had closed (the watermark passed it): counted, never in a fingerprint.
  * `no readings`: valid, but every reading is missing, so its window has nothing to fingerprint (as the seed).
+ * `output too large`: valid, but its fingerprint is larger than the broker takes (OUTPUT_MAX_RECORD_BYTES):
+ * dead-lettered as a prefix of the fingerprint instead of being produced.
  */
-type Outcome = "written" | "dead-lettered" | "late" | "no readings"
+type Outcome = "written" | "dead-lettered" | "late" | "no readings" | "output too large"
 const W: Outcome = "written"
 const D: Outcome = "dead-lettered"
 const L: Outcome = "late"
@@ -31,6 +34,8 @@ const DAY = 86_400_000
 const MINUTE = 60_000
 
 const manySensors = Object.fromEntries(Array.from({ length: 1_000 }, (_, i) => [`s${i}`, String(i)]))
+/** A 0.3 MB message whose fingerprint (five statistics per sensor) is about 1.5 MB. */
+const tooManySensors = Object.fromEntries(Array.from({ length: 20_000 }, (_, i) => [`s${i}`, String(i)]))
 
 /**
  * What the fingerprint pipeline does with each hostile value. Every record has an equipment of its
@@ -91,7 +96,8 @@ const spec = (now: number): CorpusSpec<Outcome> => ({
         { label: "NUL in a sensor id", value: { "00\u00001": "1" }, outcome: W },
         { label: "a lone surrogate in a sensor id", value: { "\ud800": "1" }, outcome: D },
         { label: "an empty sensor id", value: { "": "1" }, outcome: W },
-        { label: "1000 sensors", value: manySensors, outcome: W }
+        { label: "1000 sensors", value: manySensors, outcome: W },
+        { label: "20000 sensors: a fingerprint over 1 MB", value: tooManySensors, outcome: "output too large" }
       ]
     }
   ]
@@ -155,7 +161,24 @@ describe("fuzz: fingerprint service process", () => {
           wholeTopic(`${topic}.dlq`),
           readTopic(outputTopic, (rs) => rs.length >= written.length, "20 seconds")
         ], { concurrency: 2 })
-        checkDeadLetters(deadLetters, topic, { expected: corpus.filter((e) => e.hostile?.outcome === D), corpus })
+        // Dead letters of outputs name the output topic; the rest are input records.
+        const isOutput = (r: KafkaRecord) => r.headers[DeadLetterHeaders.topic]?.toString() === outputTopic
+        checkDeadLetters(deadLetters.filter((r) => !isOutput(r)), topic, {
+          expected: corpus.filter((e) => e.hostile?.outcome === D),
+          corpus
+        })
+        const tooLarge = corpus.filter((e) => e.hostile?.outcome === "output too large")
+        const outputDeadLetters = deadLetters.filter(isOutput)
+        assert.deepStrictEqual(
+          outputDeadLetters.map((r) => r.key?.toString()),
+          tooLarge.map((e) => String(parsed(e)["equip_id"])),
+          "each fingerprint too large for the broker dead-lettered once"
+        )
+        for (const r of outputDeadLetters) {
+          assert.include(r.headers[DeadLetterHeaders.reason]?.toString(), "OUTPUT_MAX_RECORD_BYTES")
+          assert.isAbove(Number(r.headers[DeadLetterHeaders.truncated]?.toString()), 1_000_000)
+          assert.isTrue(r.value!.toString().startsWith("{"), "a prefix of the fingerprint")
+        }
 
         const byEquipment = new Map(output.map((r) => [String(fingerprintOf(r)["equip_id"]), r]))
         const missing = written.filter((e) => !byEquipment.has(expectedFingerprint(e).equip_id))
@@ -171,6 +194,7 @@ describe("fuzz: fingerprint service process", () => {
         for (const e of corpus) {
           if (e.hostile?.shadowed !== undefined) assert.isFalse(byEquipment.has(String(e.hostile.shadowed)))
         }
+        for (const e of tooLarge) assert.isFalse(byEquipment.has(String(parsed(e)["equip_id"])), e.hostile!.label)
         const noReadings = corpus.filter((e) => e.hostile?.outcome === "no readings")
         for (const e of noReadings) assert.isFalse(byEquipment.has(String(parsed(e)["equip_id"])), e.hostile!.label)
 

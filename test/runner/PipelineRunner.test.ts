@@ -473,7 +473,7 @@ describe("runner, event-time sanity (TestClock)", () => {
     }).pipe(Effect.provide(brokerLayer(sink)))
   })
 
-  it.effect("a Kafka output record larger than OUTPUT_MAX_RECORD_BYTES is dead-lettered in the transaction; the rest written", () => {
+  it.effect("a Kafka output record larger than OUTPUT_MAX_RECORD_BYTES is dead-lettered as a prefix; the rest written", () => {
     const sink = new ScriptedSink()
     return Effect.gen(function*() {
       yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
