@@ -254,6 +254,7 @@ export const produceRequestEncoder = () => {
     messages: Array<MessageRecord>,
     options: ProduceOptions = {}
   ): Writer => {
+    // A record without a timestamp gets the time it is produced (CreateTime), as the client's does.
     const now = BigInt(Date.now())
     for (const m of messages) {
       if (m.partition === undefined) m.partition = 0
@@ -262,8 +263,8 @@ export const produceRequestEncoder = () => {
     }
     const w = scratch
     w.position = 0
-    w.ensure(16)
     w.compactString(options.transactionalId)
+    w.ensure(16)
     w.int16(acks ?? 1)
     w.int32(timeout ?? 0)
     const topics = groupBy(messages, "topic")
@@ -296,7 +297,7 @@ export const produceRequestEncoder = () => {
 
 type ProduceResponse = ReturnType<typeof produceV11.parseResponse>
 type ProduceApi = API<[number | undefined, number | undefined, Array<MessageRecord>, ProduceOptions?], ProduceResponse>
-const clientVersions: Record<number, { createRequest: unknown; parseResponse: unknown }> = {
+const clientVersions: Record<number, { parseResponse: unknown }> = {
   9: produceV9,
   10: produceV10,
   11: produceV11

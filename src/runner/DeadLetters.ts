@@ -46,50 +46,47 @@ const prefix = (v: Buffer | string | null | undefined): Buffer | null =>
   v === null || v === undefined ? null : (typeof v === "string" ? Buffer.from(v) : v).subarray(0, keptPrefixBytes)
 
 /**
- * Splits a step's Kafka output into the records the broker takes and those larger than `limit`
- * (OUTPUT_MAX_RECORD_BYTES: the broker would refuse them on every retry). Under the `dead-letter` policy
- * the large ones become dead letters on the source's dead-letter topic: a prefix of the key and value,
- * the original size, and the reason.
+ * Sets aside the records of a step's Kafka output larger than `limit` (OUTPUT_MAX_RECORD_BYTES: the
+ * broker would refuse them on every retry) under the dead-letter policy, as dead letters on the
+ * source's dead-letter topic: a prefix of the key and value, the original size and the reason.
+ * Returns the records to produce.
  */
-export const setAsideOversizeOutputs = (
-  pipeline: string,
+export const handleOversizeOutputs = <E>(
+  stats: PipelineStats,
   settings: DeadLetterSettings,
   sourceTopic: string,
   records: ReadonlyArray<OutgoingRecord>,
-  limit: number
-): {
-  readonly records: ReadonlyArray<OutgoingRecord>
-  readonly deadLetters: ReadonlyArray<OutgoingRecord>
-  readonly setAside: ReadonlyArray<MalformedRecord>
-} => {
-  if (records.every((r) => outgoingSize(r) <= limit)) return { records, deadLetters: [], setAside: [] }
+  limit: number,
+  send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, E>
+): Effect.Effect<ReadonlyArray<OutgoingRecord>, E | MalformedRecord> => {
+  if (records.every((r) => outgoingSize(r) <= limit)) return Effect.succeed(records)
   const kept: Array<OutgoingRecord> = []
-  const deadLetters: Array<OutgoingRecord> = []
-  const setAside: Array<MalformedRecord> = []
+  const oversize: Array<{ readonly record: OutgoingRecord; readonly error: MalformedRecord }> = []
   for (const record of records) {
     const size = outgoingSize(record)
-    if (size <= limit) {
-      kept.push(record)
-      continue
+    if (size <= limit) kept.push(record)
+    else {
+      const reason =
+        `output record for ${record.topic} is ${size} bytes, more than OUTPUT_MAX_RECORD_BYTES (${limit}): ` +
+        `the broker would refuse it`
+      const error = new MalformedRecord({ topic: record.topic, partition: record.partition ?? -1, offset: "-", reason })
+      oversize.push({ record, error })
     }
-    const reason =
-      `output record for ${record.topic} is ${size} bytes, more than OUTPUT_MAX_RECORD_BYTES (${limit}): ` +
-      `the broker would refuse it`
-    setAside.push(new MalformedRecord({ topic: record.topic, partition: record.partition ?? -1, offset: "-", reason }))
-    if (settings.policy !== "dead-letter") continue
-    deadLetters.push({
+  }
+  const deadLetters = () =>
+    oversize.map(({ error, record }) => ({
       topic: deadLetterTopic(settings, sourceTopic),
       key: prefix(record.key),
       value: prefix(record.value),
       headers: {
         [DeadLetterHeaders.truncated]: String(byteLength(record.value)),
-        [DeadLetterHeaders.reason]: capReason(reason),
-        [DeadLetterHeaders.pipeline]: pipeline,
+        [DeadLetterHeaders.reason]: capReason(error.reason),
+        [DeadLetterHeaders.pipeline]: stats.name,
         [DeadLetterHeaders.topic]: record.topic
       }
-    })
-  }
-  return { records: kept, deadLetters, setAside }
+    }))
+  const policy = applyPolicy(stats, settings, oversize.map((o) => o.error), deadLetters, send, sourceTopic)
+  return Effect.as(policy, kept)
 }
 
 export const deadLetterTopic = (settings: DeadLetterSettings, sourceTopic: string): string =>
@@ -131,28 +128,43 @@ export const handleMalformed = <E>(
   malformed: ReadonlyArray<{ readonly record: KafkaRecord; readonly error: MalformedRecord }>,
   send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, E>
 ): Effect.Effect<void, E | MalformedRecord> =>
+  malformed.length === 0 ? Effect.void : applyPolicy(
+    stats,
+    settings,
+    malformed.map((m) => m.error),
+    () => toDeadLetters(stats.name, settings, malformed),
+    send,
+    malformed[0]!.record.topic
+  )
+
+/** The dead-letter policy for records set aside (`errors`, with their dead letters made on demand). */
+const applyPolicy = <E>(
+  stats: PipelineStats,
+  settings: DeadLetterSettings,
+  errors: ReadonlyArray<MalformedRecord>,
+  deadLetters: () => ReadonlyArray<OutgoingRecord>,
+  send: (records: ReadonlyArray<OutgoingRecord>) => Effect.Effect<void, E>,
+  sourceTopic: string
+): Effect.Effect<void, E | MalformedRecord> =>
   Effect.suspend((): Effect.Effect<void, E | MalformedRecord> => {
-    if (malformed.length === 0) return Effect.void
-    const errors = malformed.map((m) => m.error)
-    const first = errors[0]!
     switch (settings.policy) {
       case "fail":
-        return Effect.fail(first)
+        return Effect.fail(errors[0]!)
       case "drop":
         return Effect.andThen(
-          stats.rejected(malformed.length, "drop"),
+          stats.rejected(errors.length, "drop"),
           summariseRejected(stats.deadLetterSummary, errors, { _tag: "Drop" })
         )
       case "dead-letter":
-        return send(toDeadLetters(stats.name, settings, malformed)).pipe(
-          Effect.andThen(stats.rejected(malformed.length, "dead-letter")),
+        return send(deadLetters()).pipe(
+          Effect.andThen(stats.rejected(errors.length, "dead-letter")),
           Effect.andThen(summariseRejected(stats.deadLetterSummary, errors, {
             _tag: "DeadLetter",
-            topic: deadLetterTopic(settings, first.topic)
+            topic: deadLetterTopic(settings, sourceTopic)
           })),
           // Traced as a step of the batch's write (its parent span), with where the records went.
           Effect.withSpan("dead-letters", {
-            attributes: { "tributary.pipeline": stats.name, "tributary.records": malformed.length }
+            attributes: { "tributary.pipeline": stats.name, "tributary.records": errors.length }
           })
         )
     }

@@ -30,12 +30,11 @@ import {
 } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
 import { KafkaSource } from "../kafka/KafkaSource.ts"
-import { summariseRejected } from "../observability/DeadLetterSummary.ts"
 import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
 import { applySpan, prepareSpan, writeSpan } from "../observability/StageSpans.ts"
 import type { SchemaRegistryError } from "../schema-registry/SchemaRegistryError.ts"
 import { allTransient, type Classifier, errorText, errorType, retryWith } from "../shared/Retry.ts"
-import { deadLetterTopic, handleMalformed, setAsideOversizeOutputs } from "./DeadLetters.ts"
+import { deadLetterTopic, handleMalformed, handleOversizeOutputs } from "./DeadLetters.ts"
 import type { Job, Rows } from "./Job.ts"
 import { makeOffsetCommitter } from "./OffsetCommitter.ts"
 import { rejectedKind, type Rejection, writeSettingAside } from "./RejectedItems.ts"
@@ -98,20 +97,6 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     yield* Effect.logInfo(`pipeline ${job.name} consuming ${topics.join(", ")} as group ${groupId}`)
 
     const outputLimit = yield* outputMaxRecordBytes
-    const reportOversize = (setAside: ReadonlyArray<MalformedRecord>) => {
-      const { deadLetters } = job.source
-      const policy = deadLetters.policy === "dead-letter" ? "dead-letter" : "drop"
-      return Effect.andThen(
-        stats.rejected(setAside.length, policy),
-        summariseRejected(
-          stats.deadLetterSummary,
-          setAside,
-          policy === "dead-letter"
-            ? { _tag: "DeadLetter", topic: deadLetterTopic(deadLetters, topics[0]!) }
-            : { _tag: "Drop" }
-        )
-      )
-    }
     const sendKafka = (what: string, records: ReadonlyArray<OutgoingRecord>) =>
       sink.send(records).pipe(retryCounted(what, stats))
     const window = windows === undefined
@@ -255,22 +240,17 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
             return step.offsets
           }
           case "KafkaTransaction": {
-            const produced = output.toRecords(step.items)
-            const rows = produced.rows
-            // Too large for the broker: refused on every retry, so dead-lettered (at least once, as
-            // the step's other dead letters) and left out of the transaction.
-            const { deadLetters, records, setAside } = setAsideOversizeOutputs(
-              job.name,
+            const { records: outputs, rows } = output.toRecords(step.items)
+            // Too large for the broker: refused on every retry, so set aside (dead-lettered at least
+            // once, as the step's other dead letters) and left out of the transaction.
+            const records = yield* handleOversizeOutputs(
+              stats,
               job.source.deadLetters,
               topics[0]!,
-              produced.records,
-              outputLimit
+              outputs,
+              outputLimit,
+              (r) => sendKafka("dead-letter produce", r)
             )
-            if (setAside.length > 0) {
-              if (job.source.deadLetters.policy === "fail") return yield* Effect.fail(setAside[0]!)
-              if (deadLetters.length > 0) yield* sendKafka("dead-letter produce", deadLetters)
-              yield* reportOversize(setAside)
-            }
             if (records.length === 0 && step.offsets.length === 0) return []
             const start = yield* Clock.currentTimeMillis
             const outcome = yield* transaction!.sendAndCommit(records, {
