@@ -212,7 +212,8 @@ describe("resilience of the transactions pipeline", () => {
         const hw = yield* localHopsworks()
         const topic = uniqueName("sigterm")
         const groupId = uniqueName("sigterm-group")
-        const input = simulateTransactions(60_000, 0, 77)
+        // Enough that the first commits (one a second) cannot cover it all at the default client's rate.
+        const input = simulateTransactions(200_000, 0, 77)
         yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 3 }])
         yield* produceRecords(topic, input)
         const service = startService(

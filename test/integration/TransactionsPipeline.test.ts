@@ -118,7 +118,8 @@ for (const producerClient of ["kafkajs", "platformatic"] as const) {
           const hw = yield* localHopsworks()
           const topic = uniqueName("transactions-crash")
           const groupId = uniqueName("crash-group")
-          const input = simulateTransactions(40_000, 0.02)
+          // Enough input that the default client (200k+ records/s here) is still writing when the kill comes.
+          const input = simulateTransactions(120_000, 0.02)
           const valid = validTransactions(input)
           const admin = yield* KafkaAdmin
           yield* admin.createTopics([{ topic, partitions: 3 }])
@@ -134,7 +135,7 @@ for (const producerClient of ["kafkajs", "platformatic"] as const) {
           const first = startService(["run", "transactions"], env)
           // Kill it while it is writing: some rows written, not all.
           yield* written.pipe(
-            Effect.repeat({ until: (n) => n > 5_000, schedule: Schedule.spaced("50 millis") }),
+            Effect.repeat({ until: (n) => n > 5_000, schedule: Schedule.spaced("10 millis") }),
             Effect.timeout("90 seconds")
           )
           first.child.kill("SIGKILL")
