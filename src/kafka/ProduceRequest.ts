@@ -92,6 +92,12 @@ class ByteWriter {
     b.copy(this.buffer, this.position)
     this.position += b.length
   }
+  /** Kafka's record bytes: a zigzag varint length (-1 for null), then the bytes. */
+  varIntBytes(b: Buffer | null | undefined): void {
+    if (b === null || b === undefined) return this.varInt(-1)
+    this.varInt(b.length)
+    this.bytes(b)
+  }
   /** A compact (flexible-version) string: length + 1, then UTF-8; 0 for null. */
   compactString(s: string | null | undefined): void {
     if (s === null || s === undefined) return this.unsignedVarInt(0)
@@ -111,6 +117,9 @@ const varIntSize = (v: number): number => {
   }
   return n
 }
+
+const varIntBytesSize = (b: Buffer | null | undefined): number =>
+  b === null || b === undefined ? 1 : varIntSize(b.length) + b.length
 
 const varLongSize = (v: bigint | number): number => {
   if (typeof v === "number") {
@@ -152,13 +161,8 @@ const headerEncoder = () => {
     w.varInt(headers.size)
     for (const [k, v] of headers) {
       w.ensure(10 + k.length + (v?.length ?? 0))
-      w.varInt(k.length)
-      w.bytes(k)
-      if (v === null || v === undefined) w.varInt(-1)
-      else {
-        w.varInt(v.length)
-        w.bytes(v)
-      }
+      w.varIntBytes(k)
+      w.varIntBytes(v)
     }
     keys = [...headers.keys()]
     values = [...headers.values()]
@@ -216,24 +220,15 @@ const writeRecordBatch = (
     const key = m.key
     const value = m.value
     const bodySize = 1 + varLongSize(delta) + varIntSize(i) +
-      (key === undefined || key === null ? 1 : varIntSize(key.length) + key.length) +
-      (value === undefined || value === null ? 1 : varIntSize(value.length) + value.length) +
+      varIntBytesSize(key) + varIntBytesSize(value) +
       headers.length
     w.ensure(bodySize + 5)
     w.varInt(bodySize)
     w.int8(0) // attributes
     w.varLong(delta)
     w.varInt(i)
-    if (key === undefined || key === null) w.varInt(-1)
-    else {
-      w.varInt(key.length)
-      w.bytes(key)
-    }
-    if (value === undefined || value === null) w.varInt(-1)
-    else {
-      w.varInt(value.length)
-      w.bytes(value)
-    }
+    w.varIntBytes(key)
+    w.varIntBytes(value)
     w.bytes(headers)
   }
   w.buffer.writeInt32BE(w.position - start - 12, start + 8)
