@@ -48,6 +48,12 @@ export interface KafkaSettings {
   readonly client: "kafkajs" | "platformatic"
   /** KAFKA_GROUP_INSTANCE_ID as written (static membership, platformatic only); see {@link groupInstanceIdFor}. */
   readonly groupInstanceId: Option.Option<string>
+  /**
+   * KAFKA_REBALANCE_PROTOCOL: `cooperative` (the cooperative-sticky assignor: a rebalance revokes only the
+   * partitions that move, the others keep their position and window state; platformatic only, its default)
+   * or `eager` (every rebalance revokes every partition; kafkajs's only one).
+   */
+  readonly rebalanceProtocol: "cooperative" | "eager"
 }
 
 const pem = (name: string): Config.Config<Option.Option<Pem>> =>
@@ -94,6 +100,20 @@ const groupInstanceIdConfig = (client: KafkaSettings["client"]) =>
     "KAFKA_GROUP_INSTANCE_ID"
   ))
 
+/** Cooperative where the client can do it; asking kafkajs for it stops start-up with one line. */
+const rebalanceProtocolConfig = (client: KafkaSettings["client"]): Config.Config<KafkaSettings["rebalanceProtocol"]> =>
+  client === "kafkajs"
+    ? Config.schema(
+      Schema.String.check(Schema.makeFilter((s) =>
+        s.trim().toLowerCase() === "eager" ||
+        "kafkajs cannot rebalance cooperatively; set KAFKA_CLIENT=platformatic or KAFKA_REBALANCE_PROTOCOL=eager"
+      )),
+      "KAFKA_REBALANCE_PROTOCOL"
+    ).pipe(Config.map(() => "eager" as const), Config.withDefault("eager" as const))
+    : literalsAnyCase(["cooperative", "eager"], "KAFKA_REBALANCE_PROTOCOL").pipe(
+      Config.withDefault<KafkaSettings["rebalanceProtocol"]>("cooperative")
+    )
+
 /**
  * The group.instance.id a consumer of `groupId` uses. Kafka wants it unique per group member, and one
  * process may run several groups (pipelines, ecommerce's three sinks), so the group id is always part of
@@ -138,7 +158,13 @@ const baseSettings = Config.all({
 
 export const kafkaSettings: Config.Config<KafkaSettings> = baseSettings.pipe(
   Config.flatMap((base) =>
-    Config.map(groupInstanceIdConfig(base.client), (groupInstanceId) => ({ ...base, groupInstanceId }))
+    Config.map(
+      Config.all({
+        groupInstanceId: groupInstanceIdConfig(base.client),
+        rebalanceProtocol: rebalanceProtocolConfig(base.client)
+      }),
+      (more) => ({ ...base, ...more })
+    )
   )
 )
 
@@ -163,6 +189,7 @@ export class KafkaConfig extends Context.Service<KafkaConfig, KafkaSettings>()("
         client: defaultKafkaClient,
         groupInstanceId: Option.none(),
         ...settings,
+        rebalanceProtocol: settings.rebalanceProtocol ?? (settings.client === "kafkajs" ? "eager" : "cooperative"),
         // As with the variables: the producer follows the client unless named.
         producerClient: settings.producerClient ?? settings.client ?? defaultKafkaClient,
         brokers: Option.some(settings.brokers)

@@ -16,8 +16,8 @@ import { partitionForKey } from "./KeyPartitioner.ts"
 import { SubscriptionBuffer } from "./SubscriptionBuffer.ts"
 
 /**
- * A Kafka broker in process memory: partitioned logs, consumer groups with range assignment and
- * committed offsets (with metadata), headers, and atomic "transactions". It implements the same
+ * A Kafka broker in process memory: partitioned logs, consumer groups with sticky cooperative assignment
+ * and committed offsets (with metadata), headers, and atomic "transactions". It implements the same
  * KafkaSource / KafkaSink / KafkaAdmin services as the kafkajs layers, for unit tests and the demo.
  */
 export class InMemoryBroker extends Context.Service<InMemoryBroker, BrokerState>()("tributary/kafka/InMemoryBroker") {
@@ -56,9 +56,14 @@ interface Member {
   readonly buffer: SubscriptionBuffer
   readonly positions: Map<string, bigint>
   assignment: Array<TopicPartition>
-  /** The group's generation at this member's latest assignment: an answer for an older one is ignored. */
+  /** The group's generation at this member's latest assignment. */
   generation: number
+  /** Partitions waiting for their start offsets (kept outside Kafka), with the lookup's token. */
+  readonly lookups: Map<string, number>
 }
+
+/** A partition being assigned, with where its fetching starts. */
+type Starting = AssignedPartition & { readonly start: bigint }
 
 interface Group {
   readonly committed: Map<string, { offset: string; metadata: string | undefined }>
@@ -74,6 +79,7 @@ export class BrokerState {
   private readonly roundRobin = new Map<string, number>()
   private waiters: Array<() => void> = []
   private nextMemberId = 0
+  private lastLookup = 0
   readonly defaultPartitions: number
   readonly maxBatchSize: number
 
@@ -123,28 +129,26 @@ export class BrokerState {
     this.notify()
   }
 
-  /** A member's membership in its group as of now. */
+  /** A member's membership in its group, live: it commits as its current generation what it still owns. */
   private membershipOf(groupId: string, member: Member): GroupMembership {
     return {
       groupId,
-      generationId: member.generation,
+      get generationId() {
+        return member.generation
+      },
       memberId: String(member.id),
+      owns: (offset) => member.buffer.isCurrent(offset),
       commitInTransaction: async (_transaction, offsets) => {
-        if (!this.isCurrent(this.membershipOf(groupId, member))) throw new Error("ILLEGAL_GENERATION")
+        if (!offsets.every((o) => member.buffer.isCurrent(o))) throw new Error("ILLEGAL_GENERATION")
         this.commit(groupId, offsets)
       }
     }
   }
 
-  private isCurrent(membership: GroupMembership): boolean {
-    return this.group(membership.groupId).members.get(Number(membership.memberId))?.generation ===
-      membership.generationId
-  }
-
   commit(groupId: string, offsets: ReadonlyArray<CommitOffset>, onlyOwnedBy?: Member): void {
     const group = this.group(groupId)
     for (const o of offsets) {
-      if (onlyOwnedBy !== undefined && !onlyOwnedBy.buffer.isAssigned(o)) continue
+      if (onlyOwnedBy !== undefined && !onlyOwnedBy.buffer.isCurrent(o)) continue
       group.committed.set(partitionKey(o), { offset: o.offset, metadata: o.metadata })
     }
   }
@@ -162,7 +166,8 @@ export class BrokerState {
         buffer,
         positions: new Map(),
         assignment: [],
-        generation: 0
+        generation: 0,
+        lookups: new Map()
       }
       const group = self.group(options.groupId)
       let running = true
@@ -181,9 +186,13 @@ export class BrokerState {
             self.rebalance(group)
           })
       )
-      return buffer.subscription((offsets: ReadonlyArray<CommitOffset>) =>
+      const subscription = buffer.subscription((offsets: ReadonlyArray<CommitOffset>) =>
         Effect.sync(() => self.commit(options.groupId, offsets, member))
       )
+      return {
+        ...subscription,
+        rewind: (partitions: ReadonlyArray<TopicPartition>) => Effect.sync(() => self.rewind(group, member, partitions))
+      }
     })
   }
 
@@ -194,8 +203,8 @@ export class BrokerState {
         Effect.succeed({
           sendAndCommit: (records, { groupId, membership, offsets }) =>
             this.guard("transaction", () => {
-              // As Kafka's coordinator does (KIP-447): offsets of a generation that is over are refused.
-              if (membership !== undefined && !this.isCurrent(membership)) return "stale" as const
+              // As Kafka's coordinator does (KIP-447): offsets of partitions the member lost are refused.
+              if (membership !== undefined && !offsets.every(membership.owns)) return "stale" as const
               this.append(records)
               this.commit(groupId, offsets)
               return "committed" as const
@@ -261,79 +270,119 @@ export class BrokerState {
     }
   }
 
-  /** Range assignment, like Kafka's default: each topic's partitions split into contiguous runs. */
+  /**
+   * Sticky assignment, as Kafka's cooperative-sticky assignor: each topic's partitions are shared out
+   * evenly, members keep what they hold up to their share (those holding most get the larger shares),
+   * and only the rest moves. Kept partitions go on from where they are; only moved ones are revoked.
+   */
   private rebalance(group: Group): void {
     const members = [...group.members.values()].sort((a, b) => a.id - b.id)
     const next = new Map<number, Array<TopicPartition>>(members.map((m) => [m.id, []]))
     const topics = [...new Set(members.flatMap((m) => m.options.topics))].sort()
     for (const topic of topics) {
-      const subscribers = members.filter((m) => m.options.topics.includes(topic))
       const count = this.logs.get(topic)?.length ?? 0
-      const per = Math.floor(count / subscribers.length)
-      const extra = count % subscribers.length
-      let partition = 0
+      const held = (m: Member) =>
+        m.assignment.filter((tp) => tp.topic === topic && tp.partition < count).map((tp) => tp.partition)
+      const subscribers = members.filter((m) => m.options.topics.includes(topic))
+        .sort((a, b) => held(b).length - held(a).length || a.id - b.id)
+      const share = (i: number) => Math.floor(count / subscribers.length) + (i < count % subscribers.length ? 1 : 0)
+      const taken = new Set<number>()
       subscribers.forEach((m, i) => {
-        const n = per + (i < extra ? 1 : 0)
-        for (let k = 0; k < n; k++) next.get(m.id)!.push({ topic, partition: partition++ })
+        for (const partition of held(m).slice(0, share(i))) {
+          next.get(m.id)!.push({ topic, partition })
+          taken.add(partition)
+        }
+      })
+      const free = Array.from({ length: count }, (_, p) => p).filter((p) => !taken.has(p))
+      subscribers.forEach((m, i) => {
+        const mine = next.get(m.id)!
+        while (mine.filter((tp) => tp.topic === topic).length < share(i)) mine.push({ topic, partition: free.shift()! })
       })
     }
     group.generation++
     for (const m of members) {
       const assignment = next.get(m.id)!
+      const before = new Set(m.assignment.map(partitionKey))
+      const after = new Set(assignment.map(partitionKey))
+      this.release(m, m.assignment.filter((tp) => !after.has(partitionKey(tp))))
       m.assignment = assignment
       m.generation = group.generation
-      m.positions.clear()
-      const assigned: Array<AssignedPartition> = assignment.map((tp) => {
-        const c = group.committed.get(partitionKey(tp))
-        const start = c !== undefined
-          ? BigInt(c.offset)
-          : m.options.fromBeginning === false
-          ? BigInt(this.logs.get(tp.topic)?.[tp.partition]?.length ?? 0)
-          : 0n
-        m.positions.set(partitionKey(tp), start)
-        const end = BigInt(this.logs.get(tp.topic)?.[tp.partition]?.length ?? 0)
-        return {
-          topic: tp.topic,
-          partition: tp.partition,
-          committedOffset: c?.offset,
-          committedMetadata: c?.metadata,
-          caughtUp: start >= end
-        }
-      })
-      if (m.options.startOffsets === undefined) m.buffer.reassign(assigned, this.membershipOf(m.options.groupId, m))
-      else void this.applyStartOffsets(m, assigned, m.options.startOffsets)
+      this.start(group, m, assignment.filter((tp) => !before.has(partitionKey(tp))))
     }
     this.notify()
+  }
+
+  /** Stops fetching partitions and revokes them from the member. */
+  private release(member: Member, partitions: ReadonlyArray<TopicPartition>): void {
+    for (const tp of partitions) {
+      member.positions.delete(partitionKey(tp))
+      member.lookups.delete(partitionKey(tp))
+    }
+    member.buffer.revoke(partitions)
+  }
+
+  /** Assigns partitions at the group's commit, or at offsets kept outside Kafka once they are known. */
+  private start(group: Group, member: Member, partitions: ReadonlyArray<TopicPartition>): void {
+    if (partitions.length === 0) return
+    const assigned = partitions.map((tp): Starting => {
+      const c = group.committed.get(partitionKey(tp))
+      const start = c !== undefined ? BigInt(c.offset) : member.options.fromBeginning === false ? this.end(tp) : 0n
+      return {
+        ...tp,
+        committedOffset: c?.offset,
+        committedMetadata: c?.metadata,
+        caughtUp: start >= this.end(tp),
+        start
+      }
+    })
+    if (member.options.startOffsets === undefined) this.assign(member, assigned)
+    else void this.applyStartOffsets(member, assigned, member.options.startOffsets)
+  }
+
+  private end(tp: TopicPartition): bigint {
+    return BigInt(this.logs.get(tp.topic)?.[tp.partition]?.length ?? 0)
+  }
+
+  private assign(member: Member, assigned: ReadonlyArray<Starting>): void {
+    member.buffer.assign(assigned.map(({ start: _, ...p }) => p), this.membershipOf(member.options.groupId, member))
+    for (const p of assigned) member.positions.set(partitionKey(p), p.start)
+    this.notify()
+  }
+
+  /** Partitions read again from the group's commit, as if revoked and assigned again. */
+  private rewind(group: Group, member: Member, partitions: ReadonlyArray<TopicPartition>): void {
+    const kept = partitions.filter((tp) => member.buffer.isAssigned(tp))
+    this.release(member, kept)
+    this.start(group, member, kept)
   }
 
   /** Offsets kept outside Kafka override the group's commits; nothing is fetched until they are known. */
   private async applyStartOffsets(
     member: Member,
-    assigned: ReadonlyArray<AssignedPartition>,
+    assigned: ReadonlyArray<Starting>,
     startOffsets: NonNullable<SubscribeOptions["startOffsets"]>
   ): Promise<void> {
-    const assignment = member.assignment
-    const generation = member.generation
-    member.assignment = []
-    member.buffer.revokeAll()
+    const token = ++this.lastLookup
+    for (const p of assigned) member.lookups.set(partitionKey(p), token)
     try {
-      const external = await member.runPromise(startOffsets(assignment))
-      if (member.generation !== generation) return
-      const withStart = assigned.map((p) => {
-        const start = external.find((e) => e.topic === p.topic && e.partition === p.partition)
-        if (start === undefined) return p
-        member.positions.set(partitionKey(p), BigInt(start.offset))
-        const end = BigInt(this.logs.get(p.topic)?.[p.partition]?.length ?? 0)
-        return {
-          ...p,
-          committedOffset: start.offset,
-          committedMetadata: undefined,
-          caughtUp: BigInt(start.offset) >= end
-        }
-      })
-      member.assignment = assignment
-      member.buffer.reassign(withStart, this.membershipOf(member.options.groupId, member))
-      this.notify()
+      const external = await member.runPromise(startOffsets(assigned))
+      const wanted = assigned.filter((p) => member.lookups.get(partitionKey(p)) === token)
+      for (const p of wanted) member.lookups.delete(partitionKey(p))
+      this.assign(
+        member,
+        wanted.map((p) => {
+          const external$ = external.find((e) => e.topic === p.topic && e.partition === p.partition)
+          if (external$ === undefined) return p
+          const start = BigInt(external$.offset)
+          return {
+            ...p,
+            committedOffset: external$.offset,
+            committedMetadata: undefined,
+            caughtUp: start >= this.end(p),
+            start
+          }
+        })
+      )
     } catch (cause) {
       member.buffer.fail(new KafkaError({ operation: "fetch start offsets", message: String(cause), cause }))
     }

@@ -34,6 +34,11 @@ export interface TopicPartition {
 export interface CommitOffset extends TopicPartition {
   readonly offset: string
   readonly metadata?: string | undefined
+  /**
+   * The partition's assignment epoch its records were read under (see {@link RecordBatch.epoch}): a
+   * source refuses the commit once that epoch is over, even if the partition came back since.
+   */
+  readonly epoch?: number | undefined
 }
 
 /** A partition handed to this consumer, with what the group committed for it (if anything). */
@@ -45,12 +50,20 @@ export interface AssignedPartition extends TopicPartition {
    * offset). Set by sources that look (platformatic, in-memory); undefined when unknown.
    */
   readonly caughtUp?: boolean | undefined
+  /** The epoch this assignment opens (see {@link RecordBatch.epoch}). */
+  readonly epoch?: number | undefined
 }
 
 /** Records of one partition, in offset order. */
 export interface RecordBatch extends TopicPartition {
   readonly _tag: "Batch"
   readonly records: ReadonlyArray<KafkaRecord>
+  /**
+   * Counts the partition's revocations in this subscription: batches and commits of one assignment share
+   * it. With cooperative rebalancing a partition can stay assigned across rebalances, or leave and come
+   * back; this tells the two apart.
+   */
+  readonly epoch?: number | undefined
 }
 
 /** A transaction open on a producer, as the group coordinator must be told about it (TxnOffsetCommit). */
@@ -61,14 +74,18 @@ export interface OpenTransaction {
 }
 
 /**
- * The consumer's membership in its group when partitions were assigned. A Kafka transaction commits its
- * offsets as this member (KIP-447): once the group has moved to a newer generation the coordinator
- * refuses them, so a member that lost partitions can never commit output for them.
+ * The consumer's membership in its group. A Kafka transaction commits its offsets as this member
+ * (KIP-447): once the group has moved to a newer generation the coordinator refuses them, and offsets of
+ * a partition the member no longer owns are refused before that, so a member that lost partitions can
+ * never commit output for them.
  */
 export interface GroupMembership {
   readonly groupId: string
+  /** The generation it commits as (sources that keep partitions across rebalances: the current one). */
   readonly generationId: number
   readonly memberId: string
+  /** True while `offset`'s partition is still this member's, in the epoch its records were read under. */
+  readonly owns: (offset: CommitOffset) => boolean
   /** Commits `offsets` in `transaction` as this member; fails once the group has moved on. */
   readonly commitInTransaction: (
     transaction: OpenTransaction,

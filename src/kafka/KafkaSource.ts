@@ -90,6 +90,13 @@ export interface Subscription {
   readonly bufferedRecords: Effect.Effect<number>
   /** Bytes of keys and values of those records (bounded too). */
   readonly bufferedBytes: Effect.Effect<number>
+  /**
+   * Reads these partitions again from their committed offsets: `Revoked`, then `Assigned` with the
+   * checkpoint, as if they had moved away and back. Sources that keep partitions across rebalances
+   * (cooperative) have it, for a kept partition whose transaction the group refused; with the others
+   * every rebalance restarts every partition anyway.
+   */
+  readonly rewind?: ((partitions: ReadonlyArray<TopicPartition>) => Effect.Effect<void>) | undefined
 }
 
 /** Consumes topics as a member of a consumer group. */

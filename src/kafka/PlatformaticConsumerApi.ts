@@ -138,36 +138,58 @@ export const commitWithMetadata = (consumer: Consumer, offsets: ReadonlyArray<Co
     offsetTopics(offsets)
   )
 
-/**
- * The consumer's membership as it is now (right after a join), for transactions: TxnOffsetCommit v3+
- * carries the generation and member id, and the coordinator refuses it once the group has moved on.
- */
-export const membershipOf = (consumer: Consumer): GroupMembership => {
-  const { generationId, groupId, groupInstanceId } = consumer
-  const memberId = consumer.memberId ?? ""
-  return {
-    groupId,
-    generationId,
-    memberId,
-    commitInTransaction: (transaction: OpenTransaction, offsets: ReadonlyArray<CommitOffset>) =>
-      groupRequest<[string, string, bigint, number, number, string, string | null, Array<unknown>], unknown>(
-        consumer,
-        "TxnOffsetCommit",
-        3,
-        transaction.transactionalId,
-        groupId,
-        transaction.producerId,
-        transaction.producerEpoch,
-        generationId,
-        memberId,
-        groupInstanceId,
-        offsetTopics(offsets)
-      ).then(() => undefined)
+/** A transaction's offsets include a partition this member lost (or lost and got back) since reading it. */
+export class PartitionsMoved extends Error {
+  constructor(partitions: ReadonlyArray<TopicPartition>) {
+    super(`partitions moved since they were read: ${partitions.map(partitionKey).join(", ")}`)
+    this.name = "PartitionsMoved"
   }
 }
 
+/**
+ * The consumer's membership, live, for transactions. TxnOffsetCommit v3+ carries the generation and member
+ * id (KIP-447) and the coordinator refuses it once the group has moved on; `owns` says whether a partition
+ * is still this member's in the epoch its records were read under. Both are read together, right before
+ * the request: a partition kept across a cooperative rebalance commits as the new generation, one that
+ * moved is refused here. That is safe because the source drops a partition (`owns` turns false) before
+ * its consumer sends the JoinGroup that could move it (see PlatformaticSource), while the generation the
+ * consumer holds changes only with that JoinGroup's answer.
+ */
+export const liveMembership = (
+  consumer: Consumer,
+  owns: (offset: CommitOffset) => boolean
+): GroupMembership => ({
+  groupId: consumer.groupId,
+  get generationId() {
+    return consumer.generationId
+  },
+  get memberId() {
+    return consumer.memberId ?? ""
+  },
+  owns,
+  commitInTransaction: async (transaction: OpenTransaction, offsets: ReadonlyArray<CommitOffset>) => {
+    const moved = offsets.filter((o) => !owns(o))
+    if (moved.length > 0) throw new PartitionsMoved(moved)
+    const { generationId, groupId, groupInstanceId } = consumer
+    await groupRequest<[string, string, bigint, number, number, string, string | null, Array<unknown>], unknown>(
+      consumer,
+      "TxnOffsetCommit",
+      3,
+      transaction.transactionalId,
+      groupId,
+      transaction.producerId,
+      transaction.producerEpoch,
+      generationId,
+      consumer.memberId ?? "",
+      groupInstanceId,
+      offsetTopics(offsets)
+    )
+  }
+})
+
 /** Errors by which the group coordinator says a member's generation is over: its work is stale, not failed. */
 export const isStaleMembership = (e: unknown): boolean =>
+  e instanceof PartitionsMoved ||
   ["ILLEGAL_GENERATION", "UNKNOWN_MEMBER_ID", "FENCED_INSTANCE_ID", "REBALANCE_IN_PROGRESS"].some((code) =>
     hasError(e, code)
   )

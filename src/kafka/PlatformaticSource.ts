@@ -21,7 +21,7 @@ import {
   type FetchResponse,
   groupByTopic,
   hasError,
-  membershipOf,
+  liveMembership,
   resetOffsets,
   toRecords
 } from "./PlatformaticConsumerApi.ts"
@@ -39,6 +39,7 @@ const fetchMaxWaitMs = 500
 /** The client's own default for a whole fetch response. */
 const clientFetchMaxBytes = 50 * 1024 * 1024
 const rebalanceTimeoutMs = 60_000
+const noUserData = Buffer.alloc(0)
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -59,9 +60,10 @@ const retried = async <A>(f: () => Promise<A>, attempts = 5): Promise<A> => {
  * membership (join, heartbeats on a timer of their own, static membership with KAFKA_GROUP_INSTANCE_ID);
  * this module fetches with the consumer's low-level `fetch`, so it decides where each partition starts
  * (committed offset or offsets kept outside Kafka) and hands over whole per-partition batches, and it
- * commits through PlatformaticConsumerApi, which keeps the commit metadata. Rebalancing is the classic
- * eager protocol, like kafkajs: every rebalance revokes everything, then assigns. Batches are handed
- * over as they are fetched, so KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY has no meaning here.
+ * commits through PlatformaticConsumerApi, which keeps the commit metadata. Rebalancing follows
+ * KAFKA_REBALANCE_PROTOCOL: cooperative (the cooperative-sticky assignor: only partitions that move are
+ * revoked, the others keep fetching from where they are) or eager (every rebalance revokes everything).
+ * Batches are handed over as they are fetched, so KAFKA_PARTITIONS_CONSUMED_CONCURRENTLY has no meaning here.
  */
 export const platformaticSourceLayer = Layer.effect(
   KafkaSource,
@@ -92,6 +94,7 @@ export const platformaticSourceLayer = Layer.effect(
       const topics = [...options.topics]
       const fromBeginning = options.fromBeginning ?? true
       const instanceId = Option.map(settings.groupInstanceId, (t) => groupInstanceIdFor(t, groupId))
+      const cooperative = settings.rebalanceProtocol === "cooperative"
 
       const consumer = new Consumer({
         clientId: settings.clientId,
@@ -107,7 +110,13 @@ export const platformaticSourceLayer = Layer.effect(
         heartbeatInterval: 3_000,
         retries: 8,
         retryDelay: 300,
-        maxBytesPerPartition: settings.maxBytesPerPartition
+        maxBytesPerPartition: settings.maxBytesPerPartition,
+        protocols: [cooperative ? { name: "cooperative-sticky", version: 3 } : { name: "roundrobin", version: 1 }],
+        // Runs right before every JoinGroup the consumer sends (the user data itself is unused).
+        protocolsMetadata: () => {
+          dropUnclaimed()
+          return noUserData
+        }
       })
       // Fetches long-poll: on connections of their own they never hold up a heartbeat or a commit.
       const fetchPool = new ConnectionPool(settings.clientId, connection$)
@@ -122,16 +131,39 @@ export const platformaticSourceLayer = Layer.effect(
 
       let closed = false
       let fenced: KafkaError | undefined
-      /** Bumped by every revocation: start offsets looked up before it are not applied. */
-      let generation = 0
       const positions = new Map<string, Position>()
       const runningNodes = new Set<number>()
+      /** Partitions whose start offsets are being looked up, with the lookup's token (a later one wins). */
+      const lookups = new Map<string, number>()
+      let lastLookup = 0
 
-      const revokeAll = () => {
-        generation++
-        positions.clear()
-        buffer.revokeAll()
+      /** Stops fetching `partitions` and revokes them (their records waiting in the buffer are dropped). */
+      const drop = (partitions: ReadonlyArray<TopicPartition>) => {
+        for (const tp of partitions) {
+          positions.delete(partitionKey(tp))
+          lookups.delete(partitionKey(tp))
+        }
+        buffer.revoke(partitions)
       }
+      const revokeAll = () => {
+        lookups.clear()
+        drop(buffer.assignedPartitions())
+      }
+      /**
+       * What makes committing as the consumer's current generation safe (liveMembership): before each
+       * JoinGroup this member keeps only what the consumer claims in it (eager: nothing; cooperative:
+       * the assignment it still holds). The group can give a partition to another member only in a
+       * generation whose JoinGroup did not claim it.
+       */
+      const dropUnclaimed = () => {
+        if (!cooperative) return revokeAll()
+        const claimed = new Set(
+          (consumer.assignments ?? []).flatMap((a) => a.partitions.map((partition) => `${a.topic}:${partition}`))
+        )
+        for (const key of lookups.keys()) if (!claimed.has(key)) lookups.delete(key)
+        drop(buffer.assignedPartitions().filter((tp) => !claimed.has(partitionKey(tp))))
+      }
+      const membership = liveMembership(consumer, (offset) => buffer.isCurrent(offset))
 
       // ---- group membership ----
       const onFenced = () => {
@@ -176,31 +208,18 @@ export const platformaticSourceLayer = Layer.effect(
         revokeAll()
         rejoin()
       })
-      consumer.on("consumer:group:rebalance", revokeAll)
+      // Eager: a rebalance starts, everything goes. Cooperative: also emitted after the first round of a
+      // rebalance that takes partitions away (the consumer's assignment no longer has them).
+      consumer.on("consumer:group:rebalance", dropUnclaimed)
       consumer.on("consumer:group:join", (payload: ConsumerGroupJoinPayload) => {
         connection.rebalances++
         connection.contact(now())
-        revokeAll()
-        const current = generation
-        const membership = membershipOf(consumer)
+        dropUnclaimed()
         const partitions = (payload.assignments ?? []).flatMap((a) =>
           a.partitions.map((partition) => ({ topic: a.topic, partition }))
         )
-        // Nothing is fetched for the new assignment until every start offset is known.
-        startPositions(partitions).then(
-          (starts) => {
-            if (current !== generation || closed) return
-            buffer.reassign(starts.map(({ start: _, ...assigned }) => assigned), membership)
-            for (const s of starts) {
-              const { partition, start, topic } = s
-              positions.set(partitionKey(s), { topic, partition, offset: start, epoch: buffer.epochOf(s) })
-            }
-            startFetching()
-          },
-          (cause) => {
-            if (current === generation && !closed) buffer.fail(kafkaError("fetch start offsets")(cause))
-          }
-        )
+        // Kept partitions carry on where they are; only new ones start.
+        startPartitions(partitions.filter((tp) => !buffer.isAssigned(tp) && !lookups.has(partitionKey(tp))))
       })
       consumer.on("consumer:heartbeat:end", () => connection.contact(now()))
       consumer.on("consumer:heartbeat:error", ({ error }) => connection.failed(now(), error))
@@ -239,6 +258,41 @@ export const platformaticSourceLayer = Layer.effect(
           }
         })
       }
+
+      /** Looks up where `partitions` start, then assigns them and fetches (unless revoked meanwhile). */
+      const startPartitions = (partitions: ReadonlyArray<TopicPartition>) => {
+        if (partitions.length === 0) return
+        const token = ++lastLookup
+        for (const tp of partitions) lookups.set(partitionKey(tp), token)
+        const stillWanted = (tp: TopicPartition) => !closed && lookups.get(partitionKey(tp)) === token
+        startPositions(partitions).then(
+          (starts) => {
+            const wanted = starts.filter(stillWanted)
+            if (wanted.length === 0) return
+            for (const s of wanted) lookups.delete(partitionKey(s))
+            buffer.assign(wanted.map(({ start: _, ...assigned }) => assigned), membership)
+            for (const s of wanted) {
+              const { partition, start, topic } = s
+              positions.set(partitionKey(s), { topic, partition, offset: start, epoch: buffer.epochOf(s) })
+            }
+            startFetching()
+          },
+          (cause) => {
+            if (partitions.some(stillWanted)) buffer.fail(kafkaError("fetch start offsets")(cause))
+          }
+        )
+      }
+
+      /**
+       * Reads partitions again from their committed offsets, as if they had been revoked and assigned
+       * again (their window state is rebuilt): for kept partitions whose transaction was refused.
+       */
+      const rewind = (partitions: ReadonlyArray<TopicPartition>) =>
+        Effect.sync(() => {
+          const kept = partitions.filter((tp) => buffer.isAssigned(tp))
+          drop(kept)
+          startPartitions(kept)
+        })
 
       // ---- fetching: a loop per partition leader, at most one fetch in flight each ----
       const startFetching = () => {
@@ -348,7 +402,7 @@ export const platformaticSourceLayer = Layer.effect(
       )
 
       const commit = (offsets: ReadonlyArray<CommitOffset>) => {
-        const owned = offsets.filter((o) => buffer.isAssigned(o))
+        const owned = offsets.filter((o) => buffer.isCurrent(o))
         if (owned.length === 0) return Effect.void
         if (fenced !== undefined) return Effect.fail(fenced)
         return Effect.tryPromise({
@@ -360,7 +414,7 @@ export const platformaticSourceLayer = Layer.effect(
         }).pipe(Effect.asVoid)
       }
 
-      return buffer.subscription(commit, connection)
+      return { ...buffer.subscription(commit, connection), rewind }
     })
 
     return KafkaSource.of({ subscribe })

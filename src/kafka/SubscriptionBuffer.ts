@@ -62,23 +62,42 @@ export class SubscriptionBuffer {
   /** Replaces the whole assignment (Kafka's eager rebalance): everything held before is revoked. */
   reassign(partitions: ReadonlyArray<AssignedPartition>, membership?: GroupMembership): void {
     this.revokeAll()
-    for (const p of partitions) {
+    this.assign(partitions, membership)
+  }
+
+  /**
+   * Adds partitions to the assignment (a cooperative rebalance, or the second half of a rewind); the
+   * others carry on. Each is announced with its epoch: offsets read under it commit only while it lasts.
+   */
+  assign(partitions: ReadonlyArray<AssignedPartition>, membership?: GroupMembership): void {
+    const added = partitions.map((p) => ({ ...p, epoch: this.epochOf(p) }))
+    for (const p of added) {
       this.assigned.set(partitionKey(p), { topic: p.topic, partition: p.partition })
       if (p.committedOffset !== undefined) this.startOffsets.set(partitionKey(p), BigInt(p.committedOffset))
     }
-    if (partitions.length > 0) Queue.offerUnsafe(this.queue, { _tag: "Assigned", partitions, membership })
+    if (added.length > 0) Queue.offerUnsafe(this.queue, { _tag: "Assigned", partitions: added, membership })
   }
 
-  revokeAll(): void {
-    if (this.assigned.size === 0) return
-    const revoked = [...this.assigned.values()]
+  /** Ends these partitions' epochs: whatever was fetched for them and not taken yet is dropped. */
+  revoke(partitions: ReadonlyArray<TopicPartition>): void {
+    const revoked = partitions.filter((tp) => this.isAssigned(tp)).map((tp) => this.assigned.get(partitionKey(tp))!)
+    if (revoked.length === 0) return
     for (const tp of revoked) {
       const key = partitionKey(tp)
       this.epochs.set(key, (this.epochs.get(key) ?? 0) + 1)
+      this.assigned.delete(key)
+      this.startOffsets.delete(key)
     }
-    this.assigned.clear()
-    this.startOffsets.clear()
     Queue.offerUnsafe(this.queue, { _tag: "Revoked", partitions: revoked })
+  }
+
+  revokeAll(): void {
+    this.revoke([...this.assigned.values()])
+  }
+
+  /** True while `offset`'s partition is assigned in the epoch its records were read under (if it says). */
+  isCurrent(offset: TopicPartition & { readonly epoch?: number | undefined }): boolean {
+    return this.isAssigned(offset) && (offset.epoch === undefined || offset.epoch === this.epochOf(offset))
   }
 
   /**

@@ -28,10 +28,15 @@ export const makeOffsetCommitter = (subscription: Subscription, stats: PipelineS
       return subscription.commit(offsets).pipe(
         Effect.tap(() => Effect.flatMap(Clock.currentTimeMillis, (end) => stats.committed(offsets, end - now))),
         Effect.catch((e: KafkaError) =>
-          Effect.andThen(
-            stats.failed("commit"),
-            Effect.logWarning(`commit failed (a later commit covers it): ${e.message}`)
-          )
+          Effect.suspend(() => {
+            // Tried again at the next commit, unless a later offset replaces it (or the partition moves:
+            // the source then skips it). A failed commit during a rebalance would otherwise wait for new input.
+            for (const o of offsets) if (!pending.has(partitionKey(o))) pending.set(partitionKey(o), o)
+            return Effect.andThen(
+              stats.failed("commit"),
+              Effect.logWarning(`commit failed (retried with the next commit): ${e.message}`)
+            )
+          })
         )
       )
     })

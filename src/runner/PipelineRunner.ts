@@ -18,6 +18,7 @@ import { MalformedRecord } from "../domain/MalformedRecord.ts"
 import { KafkaAdmin } from "../kafka/KafkaAdmin.ts"
 import type { KafkaError } from "../kafka/KafkaError.ts"
 import {
+  type AssignedPartition,
   type CommitOffset,
   type GroupMembership,
   type KafkaRecord,
@@ -138,6 +139,13 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     /** The group membership of the latest assignment: transactions commit each step's offsets as it. */
     let membership: GroupMembership | undefined
     let lastStaleGeneration: number | undefined
+    /** Each partition's assignment epoch as of the events prepared so far: a step's offsets carry it. */
+    const epochs = new Map<string, number>()
+    const withEpochs = (offsets: ReadonlyArray<CommitOffset>) =>
+      offsets.map((o) => {
+        const epoch = epochs.get(partitionKey(o))
+        return epoch === undefined ? o : { ...o, epoch }
+      })
     const prepare = (events: ReadonlyArray<SourceEvent | "tick">) =>
       Effect.gen(function*() {
         // Before anything is counted or decoded, so waiting for a registry can be interrupted safely.
@@ -149,7 +157,11 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         const now = yield* Clock.currentTimeMillis
         const steps: Array<Step<Item>> = []
         const push = (step: Step<Item>) =>
-          steps.push(step._tag === "Write" && membership !== undefined ? { ...step, membership } : step)
+          steps.push(
+            step._tag === "Write"
+              ? { ...step, offsets: withEpochs(step.offsets), ...(membership === undefined ? {} : { membership }) }
+              : step
+          )
         // A map job with an at-least-once or transactional output writes waiting batches together.
         const grouping = window === undefined && output._tag !== "StoredOffsets"
         let waiting: Array<RecordBatch> = []
@@ -162,6 +174,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
             flush()
             push(window === undefined ? tick : window.onTick(now) as Step<Item>)
           } else if (event._tag === "Batch") {
+            if (event.epoch !== undefined) epochs.set(partitionKey(event), event.epoch)
             yield* consumed(event)
             if (grouping) waiting.push(event)
             else push(onBatch(event, now))
@@ -169,6 +182,11 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
             // Assignment changes split groups, so commits before and after them stay in order.
             flush()
             if (event._tag === "Assigned") membership = event.membership
+            for (const p of event.partitions) {
+              const epoch = event._tag === "Assigned" ? (p as AssignedPartition).epoch : undefined
+              if (epoch === undefined) epochs.delete(partitionKey(p))
+              else epochs.set(partitionKey(p), epoch)
+            }
             for (const warning of window?.onAssignment(event, now) ?? []) yield* Effect.logWarning(warning)
             steps.push({ _tag: "Assignment", event })
           }
@@ -259,7 +277,17 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
               membership: step.membership
             }).pipe(retryCounted(`${job.name} transaction`, stats))
             if (outcome === "stale") {
-              // The group has reassigned these partitions since: their new owner writes this output.
+              // The group has reassigned some of these partitions since: their new owner writes this output.
+              // Those still ours went on past it (cooperative rebalancing keeps them): read them again.
+              const kept = step.offsets.filter((o) => step.membership?.owns(o) === true)
+              if (kept.length > 0 && subscription.rewind !== undefined) {
+                yield* Effect.logInfo(
+                  `${job.name}: transaction refused by the group; reading ${
+                    kept.map(partitionKey).join(", ")
+                  } again from their checkpoints`
+                )
+                yield* subscription.rewind(kept)
+              }
               const generation = step.membership?.generationId
               if (generation !== lastStaleGeneration) {
                 lastStaleGeneration = generation

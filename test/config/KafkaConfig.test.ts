@@ -29,6 +29,20 @@ describe("KafkaConfig: client selection and static membership", () => {
     assert.throws(() => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "confluent" }), /KAFKA_CLIENT/)
   })
 
+  it("KAFKA_REBALANCE_PROTOCOL: cooperative by default on platformatic, eager on kafkajs, which refuses cooperative", () => {
+    const protocol = (env: Record<string, string>) => settingsFrom(kafkaSettings, env).rebalanceProtocol
+    assert.strictEqual(protocol({}), "cooperative")
+    assert.strictEqual(protocol({ KAFKA_REBALANCE_PROTOCOL: "Eager" }), "eager")
+    assert.strictEqual(protocol({ KAFKA_CLIENT: "kafkajs" }), "eager")
+    assert.strictEqual(protocol({ KAFKA_CLIENT: "kafkajs", KAFKA_REBALANCE_PROTOCOL: "eager" }), "eager")
+    assert.throws(
+      () => settingsFrom(kafkaSettings, { KAFKA_CLIENT: "kafkajs", KAFKA_REBALANCE_PROTOCOL: "cooperative" }),
+      "settingsFrom: Invalid configuration: KAFKA_REBALANCE_PROTOCOL: kafkajs cannot rebalance cooperatively; " +
+        "set KAFKA_CLIENT=platformatic or KAFKA_REBALANCE_PROTOCOL=eager"
+    )
+    assert.throws(() => settingsFrom(kafkaSettings, { KAFKA_REBALANCE_PROTOCOL: "sticky" }), /KAFKA_REBALANCE_PROTOCOL/)
+  })
+
   it("the group id is part of every instance id: {group} is replaced, or it is appended", () => {
     assert.strictEqual(groupInstanceIdFor("pod-0", "tributary-transactions"), "pod-0-tributary-transactions")
     assert.strictEqual(groupInstanceIdFor("{group}@pod-0", "g.alerts"), "g.alerts@pod-0")

@@ -38,5 +38,5 @@ kafkaContract(
         )
       )
     ),
-  { total: 100_000, fencesStaleMembers: true }
+  { total: 100_000, fencesStaleMembers: true, cooperative: true }
 )

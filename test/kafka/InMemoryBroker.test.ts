@@ -3,5 +3,6 @@ import { kafkaContract } from "./KafkaContract.ts"
 
 kafkaContract("Kafka services on the in-memory broker", () => InMemoryBroker.layerWithKafka(), {
   total: 100_000,
-  fencesStaleMembers: true
+  fencesStaleMembers: true,
+  cooperative: true
 })

@@ -65,6 +65,8 @@ export const kafkaContract = (
     readonly total: number
     /** Transactions commit offsets as a group member, refused once the group moved on (KIP-447). */
     readonly fencesStaleMembers: boolean
+    /** A rebalance revokes only the partitions that move (cooperative-sticky). */
+    readonly cooperative?: boolean
   }
 ) =>
   describe(name, () => {
@@ -224,13 +226,15 @@ export const kafkaContract = (
           const first = yield* source.subscribe({ groupId, topics: [input] })
           const { membership } = yield* firstAssignment(first)
           assert.isDefined(membership)
-          // A second member joins: the group rebalances into a newer generation.
+          const firstGeneration = membership!.generationId
+          // A second member joins: the group rebalances into a newer generation, and a partition moves.
           const second = yield* source.subscribe({ groupId, topics: [input] })
           const moved = yield* firstAssignment(second)
-          assert.isAbove(moved.membership!.generationId, membership!.generationId)
+          assert.isAbove(moved.membership!.generationId, firstGeneration)
+          // The first member commits for the partition it lost: refused (by the coordinator, or before).
           const outcome = yield* producer.sendAndCommit([{ topic: output, value: "from the old generation" }], {
             groupId,
-            offsets: [{ topic: input, partition: 0, offset: "5" }],
+            offsets: [{ topic: input, partition: moved.partitions[0]!.partition, offset: "5" }],
             membership
           })
           assert.strictEqual(outcome, "stale")
@@ -260,6 +264,60 @@ export const kafkaContract = (
             committed.filter((c) => c.offset !== undefined).map((c) => [c.partition, c.offset]),
             [[moved.partitions[0]!.partition, "3"]]
           )
+        }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
+    }
+
+    if (options.cooperative === true) {
+      it.live("a member joining takes only what moves: the others keep fetching from where they are", () =>
+        Effect.gen(function*() {
+          const topic = uniqueName("cooperative")
+          const groupId = uniqueName("cooperative-group")
+          const admin = yield* KafkaAdmin
+          yield* admin.createTopics([{ topic, partitions: 4 }])
+          yield* produceNumbered(topic, 2_000)
+          const source = yield* KafkaSource
+          const first = yield* source.subscribe({ groupId, topics: [topic] })
+          const seen = yield* Ref.make<ReadonlyArray<SourceEvent>>([])
+          yield* first.events.pipe(
+            Stream.runForEach((e) =>
+              Ref.update(seen, (es) => [...es, e])
+            ),
+            Effect.forkScoped
+          )
+          const offsetsSeen = (es: ReadonlyArray<SourceEvent>) =>
+            es.flatMap((e) => (e._tag === "Batch"
+              ? e.records.map((r) =>
+                `${r.partition}:${r.offset}`
+              )
+              : [])
+            )
+          const waitFor = (what: string, done: (es: ReadonlyArray<SourceEvent>) => boolean) =>
+            Ref.get(seen).pipe(
+              Effect.repeat({ until: done, schedule: Schedule.spaced("50 millis"), times: 1_200 }),
+              Effect.filterOrFail(done, () => new Error(`timed out waiting for ${what}`))
+            )
+          yield* waitFor("the first member's records", (es) => offsetsSeen(es).length === 2_000)
+          // No commit was made: a partition that restarted would deliver its records again.
+          const second = yield* source.subscribe({ groupId, topics: [topic] })
+          const moved = yield* firstAssignment(second)
+          assert.strictEqual(moved.partitions.length, 2)
+          const events = yield* waitFor("the revocation", (es) => es.some((e) => e._tag === "Revoked"))
+          const partitionsOf = (tag: "Assigned" | "Revoked") =>
+            events.flatMap((e) => (e._tag === tag ? e.partitions.map((p) => p.partition) : [])).sort()
+          assert.deepStrictEqual(partitionsOf("Revoked"), moved.partitions.map((p) => p.partition).sort())
+          assert.deepStrictEqual(partitionsOf("Assigned"), [0, 1, 2, 3])
+          // The kept partitions go on: new records arrive once, and nothing read before comes again.
+          yield* produceNumbered(topic, 400)
+          const kept = new Set([0, 1, 2, 3].filter((p) => !moved.partitions.some((m) => m.partition === p)))
+          const keptNew = Array.from({ length: 400 }, (_, i) => partitionForKey(`k${i % 97}`, 4))
+            .filter((p) => kept.has(p)).length
+          const keptRecords = (es: ReadonlyArray<SourceEvent>) =>
+            es.slice(events.length).flatMap((e) => (e._tag === "Batch" && kept.has(e.partition) ? e.records : []))
+          const after = yield* waitFor("the kept partitions' new records", (es) => keptRecords(es).length >= keptNew)
+          assert.strictEqual(keptRecords(after).length, keptNew)
+          const all = offsetsSeen(after)
+          assert.strictEqual(new Set(all).size, all.length, "a record was delivered twice")
+          assert.isTrue(after.slice(events.length).every((e) => e._tag === "Batch"))
         }).pipe(Effect.scoped, Effect.provide(layer({}))), 120_000)
     }
 
