@@ -6,6 +6,7 @@
 import {
   type API,
   type Broker,
+  type ConnectionPool,
   type Consumer,
   findErrorBy,
   IS_CONTROL,
@@ -39,9 +40,20 @@ export const connectionOptions = (client: KafkaClient["Service"], settings: Kafk
 export const hasError = (e: unknown, apiId: string): boolean =>
   e instanceof Error && findErrorBy(e, "apiId", apiId) !== null
 
+/**
+ * A group consumer, and connections of its own for the requests of this module. The consumer's
+ * connection to the coordinator carries its JoinGroup, which the broker holds until the rebalance
+ * completes (a broker answers a connection's requests in order): a commit or offset lookup sent behind it
+ * would wait as long, and with cooperative rebalancing the kept partitions go on meanwhile.
+ */
+export interface GroupClient {
+  readonly consumer: Consumer
+  readonly connections: ConnectionPool
+}
+
 /** Sends one request to the consumer's group coordinator, in the newest version both sides speak. */
 const groupRequest = async <A extends Array<unknown>, R>(
-  consumer: Consumer,
+  { connections, consumer }: GroupClient,
   name: string,
   minVersion: number,
   ...args: A
@@ -55,7 +67,7 @@ const groupRequest = async <A extends Array<unknown>, R>(
     coordinator
   )
   if (broker === undefined) throw new Error(`group coordinator ${coordinator} is not in the cluster metadata`)
-  return api.async(await consumer.connections.get(broker), ...args)
+  return api.async(await connections.get(broker), ...args)
 }
 
 /** OffsetFetch v8+ (a list of groups per request; every Kafka since 3.0). */
@@ -81,17 +93,17 @@ export interface Committed {
  * UNSTABLE_OFFSET_COMMIT, and this waits for it to end (up to 10 s).
  */
 export const committedOffsets = async (
-  consumer: Consumer,
+  group: GroupClient,
   partitions: ReadonlyArray<TopicPartition>,
   attempt = 0
 ): Promise<Map<string, Committed>> => {
   const topics = [...groupByTopic(partitions)].map(([name, partitionIndexes]) => ({ name, partitionIndexes }))
   try {
     const response = await groupRequest<[Array<unknown>, boolean], OffsetFetchResponse>(
-      consumer,
+      group,
       "OffsetFetch",
       8,
-      [{ groupId: consumer.groupId, memberId: null, memberEpoch: -1, topics }],
+      [{ groupId: group.consumer.groupId, memberId: null, memberEpoch: -1, topics }],
       true
     )
     const out = new Map<string, Committed>()
@@ -105,7 +117,7 @@ export const committedOffsets = async (
   } catch (e) {
     if (attempt >= 50 || !hasError(e, "UNSTABLE_OFFSET_COMMIT")) throw e
     await new Promise((resolve) => setTimeout(resolve, 200))
-    return committedOffsets(consumer, partitions, attempt + 1)
+    return committedOffsets(group, partitions, attempt + 1)
   }
 }
 
@@ -126,15 +138,15 @@ const offsetTopics = (offsets: ReadonlyArray<CommitOffset>) => {
 }
 
 /** OffsetCommit with metadata, as the consumer's current generation, member id and instance id (v7+). */
-export const commitWithMetadata = (consumer: Consumer, offsets: ReadonlyArray<CommitOffset>): Promise<unknown> =>
+export const commitWithMetadata = (group: GroupClient, offsets: ReadonlyArray<CommitOffset>): Promise<unknown> =>
   groupRequest<[string, number, string, string | null, Array<unknown>], unknown>(
-    consumer,
+    group,
     "OffsetCommit",
     7,
-    consumer.groupId,
-    consumer.generationId,
-    consumer.memberId ?? "",
-    consumer.groupInstanceId,
+    group.consumer.groupId,
+    group.consumer.generationId,
+    group.consumer.memberId ?? "",
+    group.consumer.groupInstanceId,
     offsetTopics(offsets)
   )
 
@@ -156,36 +168,39 @@ export class PartitionsMoved extends Error {
  * consumer holds changes only with that JoinGroup's answer.
  */
 export const liveMembership = (
-  consumer: Consumer,
+  group: GroupClient,
   owns: (offset: CommitOffset) => boolean
-): GroupMembership => ({
-  groupId: consumer.groupId,
-  get generationId() {
-    return consumer.generationId
-  },
-  get memberId() {
-    return consumer.memberId ?? ""
-  },
-  owns,
-  commitInTransaction: async (transaction: OpenTransaction, offsets: ReadonlyArray<CommitOffset>) => {
-    const moved = offsets.filter((o) => !owns(o))
-    if (moved.length > 0) throw new PartitionsMoved(moved)
-    const { generationId, groupId, groupInstanceId } = consumer
-    await groupRequest<[string, string, bigint, number, number, string, string | null, Array<unknown>], unknown>(
-      consumer,
-      "TxnOffsetCommit",
-      3,
-      transaction.transactionalId,
-      groupId,
-      transaction.producerId,
-      transaction.producerEpoch,
-      generationId,
-      consumer.memberId ?? "",
-      groupInstanceId,
-      offsetTopics(offsets)
-    )
+): GroupMembership => {
+  const { consumer } = group
+  return {
+    groupId: consumer.groupId,
+    get generationId() {
+      return consumer.generationId
+    },
+    get memberId() {
+      return consumer.memberId ?? ""
+    },
+    owns,
+    commitInTransaction: async (transaction: OpenTransaction, offsets: ReadonlyArray<CommitOffset>) => {
+      const moved = offsets.filter((o) => !owns(o))
+      if (moved.length > 0) throw new PartitionsMoved(moved)
+      const { generationId, groupId, groupInstanceId } = consumer
+      await groupRequest<[string, string, bigint, number, number, string, string | null, Array<unknown>], unknown>(
+        group,
+        "TxnOffsetCommit",
+        3,
+        transaction.transactionalId,
+        groupId,
+        transaction.producerId,
+        transaction.producerEpoch,
+        generationId,
+        consumer.memberId ?? "",
+        groupInstanceId,
+        offsetTopics(offsets)
+      )
+    }
   }
-})
+}
 
 /** Errors by which the group coordinator says a member's generation is over: its work is stale, not failed. */
 export const isStaleMembership = (e: unknown): boolean =>

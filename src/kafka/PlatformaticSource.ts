@@ -40,6 +40,7 @@ const fetchMaxWaitMs = 500
 const clientFetchMaxBytes = 50 * 1024 * 1024
 const rebalanceTimeoutMs = 60_000
 const noUserData = Buffer.alloc(0)
+const metadataMaxAgeMs = 5 * 60_000
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -110,6 +111,9 @@ export const platformaticSourceLayer = Layer.effect(
         heartbeatInterval: 3_000,
         retries: 8,
         retryDelay: 300,
+        // Kept until a fetch fails (then cleared): a refresh waits behind a JoinGroup on the same connection,
+        // and the fetch loops read it before every fetch.
+        metadataMaxAge: metadataMaxAgeMs,
         maxBytesPerPartition: settings.maxBytesPerPartition,
         protocols: [cooperative ? { name: "cooperative-sticky", version: 3 } : { name: "roundrobin", version: 1 }],
         // Runs right before every JoinGroup the consumer sends (the user data itself is unused).
@@ -120,6 +124,8 @@ export const platformaticSourceLayer = Layer.effect(
       })
       // Fetches long-poll: on connections of their own they never hold up a heartbeat or a commit.
       const fetchPool = new ConnectionPool(settings.clientId, connection$)
+      // Commits and offset lookups too: a JoinGroup on the consumer's own connection would hold them up.
+      const group = { consumer, connections: new ConnectionPool(settings.clientId, connection$) }
       consumer.topics.trackAll(...topics)
 
       const connection = new SourceConnection(groupId, topics)
@@ -163,7 +169,7 @@ export const platformaticSourceLayer = Layer.effect(
         for (const key of lookups.keys()) if (!claimed.has(key)) lookups.delete(key)
         drop(buffer.assignedPartitions().filter((tp) => !claimed.has(partitionKey(tp))))
       }
-      const membership = liveMembership(consumer, (offset) => buffer.isCurrent(offset))
+      const membership = liveMembership(group, (offset) => buffer.isCurrent(offset))
 
       // ---- group membership ----
       const onFenced = () => {
@@ -232,7 +238,7 @@ export const platformaticSourceLayer = Layer.effect(
       /** Start offsets win over the group's commit; partitions with neither start per `fromBeginning`. */
       const startPositions = async (partitions: ReadonlyArray<TopicPartition>) => {
         if (partitions.length === 0) return []
-        const committed = await retried(() => committedOffsets(consumer, partitions))
+        const committed = await retried(() => committedOffsets(group, partitions))
         const external = options.startOffsets === undefined ? [] : await runPromise(options.startOffsets(partitions))
         const externalOf = (tp: TopicPartition) =>
           external.find((e) => e.topic === tp.topic && e.partition === tp.partition)?.offset
@@ -364,6 +370,8 @@ export const platformaticSourceLayer = Layer.effect(
             }
             if (e instanceof Error && findErrorBy(e, "code", "PLT_KFK_TIMEOUT") !== null) connection.requestTimeouts++
             connection.failed(now(), e)
+            // A leader may have moved: look again.
+            consumer.clearMetadata()
             warn(`group ${groupId}: fetch from broker ${node} failed, retrying: ${(e as Error).message}`)
             await sleep(1_000)
             continue
@@ -398,6 +406,7 @@ export const platformaticSourceLayer = Layer.effect(
             buffer.close()
             await consumer.close().catch(() => undefined)
             await fetchPool.close().catch(() => undefined)
+            await group.connections.close().catch(() => undefined)
           })
       )
 
@@ -406,7 +415,7 @@ export const platformaticSourceLayer = Layer.effect(
         if (owned.length === 0) return Effect.void
         if (fenced !== undefined) return Effect.fail(fenced)
         return Effect.tryPromise({
-          try: () => commitWithMetadata(consumer, owned),
+          try: () => commitWithMetadata(group, owned),
           catch: (e) => {
             if (hasError(e, "FENCED_INSTANCE_ID")) onFenced()
             return fenced ?? kafkaError("commit")(e)

@@ -214,6 +214,8 @@ describe("scale-out of card-aggregates across processes", () => {
           60_000
         ).pipe(Effect.tapError(() => Effect.sync(dumpLogs)))
         yield* Effect.sleep("1 second")
+        const splitAt = Date.now()
+        const initiallyOwned = new Map(members.map((m) => [m, [...m.owned()]]))
         log(`initial split: ${members.map((m) => `${m.name}=${m.owned().join(",")}`).join(" ")}`)
 
         // ---- consumption per input partition, summed over the disturbed group's processes, every 100 ms
@@ -358,6 +360,9 @@ describe("scale-out of card-aggregates across processes", () => {
         const rebalances = yield* Effect.promise(() =>
           Promise.all(live.map(async (m) => `${m.name}:${await m.metric("tributary_rebalances_total")}`))
         )
+        const refConsumed = (yield* Effect.promise(() => ref.partitionMetric("tributary_partition_records_in_total")))!
+        for (const m of live) yield* Effect.promise(() => m.partitionMetric("tributary_partition_records_in_total"))
+        const finallyOwned = new Map(live.map((m) => [m, [...m.owned()]]))
         yield* Effect.promise(() => Promise.all(all.map((m) => m.kill("SIGTERM"))))
         // Every process's log, for a look afterwards (.it/ is ignored by git).
         mkdirSync(LOG_DIR, { recursive: true })
@@ -418,13 +423,42 @@ describe("scale-out of card-aggregates across processes", () => {
           )
         }
 
+        // ================================ cooperative rebalancing: only what moves is revoked
+        const revokedSince = (m: GroupMember, from: number) =>
+          m.assignments().filter((a) =>
+            a.at >= from && a.kind === "revoked"
+          ).flatMap((a) => a.changed)
+        // The takeover only adds the dead copy's partitions; the join takes from each survivor only what the
+        // newcomer gets.
+        for (const m of survivors) {
+          const lost = revokedSince(m, killedAt)
+          log(`${m.name}: revoked since the kill ${lost.join(",") || "nothing"}`)
+          const taken = finallyOwned.get(joiner)!
+          assert.deepStrictEqual(lost.filter((p) => !taken.includes(p)), [], `${m.name} lost a partition`)
+          assert.isAtMost(lost.length, taken.length)
+        }
+        // Partitions that stayed with one copy from the first split to the end were read exactly once: as
+        // often as by the undisturbed run (no replay around either rebalance).
+        const neverMoved = survivors.flatMap((m) =>
+          initiallyOwned.get(m)!.filter((p) =>
+            finallyOwned.get(m)!.includes(p) && !revokedSince(m, splitAt).includes(p)
+          )
+        )
+        const groupConsumed = (p: number) => members.reduce((n, m) => n + (m.lastByPartition().get(p) ?? 0), 0)
+        log(
+          `never moved: ${
+            neverMoved.map((p) => `p${p} consumed ${groupConsumed(p)} (undisturbed ${refConsumed.get(p)})`).join(", ")
+          }`
+        )
+        assert.isAtLeast(neverMoved.length, 2)
+        for (const p of neverMoved) assert.strictEqual(groupConsumed(p), refConsumed.get(p), `p${p} was read again`)
+
         // ================================ measurements
         const cardPartition = new Map<number, number>()
         for (let c = 1; c <= CARDS; c++) {
           cardPartition.set(c, partitionForKey(String(c), PARTITIONS))
         }
-        const outputTimes = Array.from({ length: PARTITIONS }, () =>
-          [] as Array<number>)
+        const outputTimes = Array.from({ length: PARTITIONS }, () => [] as Array<number>)
         for (const r of distRows) outputTimes[cardPartition.get(r.card)!]!.push(r.writtenAt)
         for (const t of outputTimes) t.sort((a, b) => a - b)
         // Killed partitions: from the kill to their first row written again.

@@ -1,13 +1,18 @@
 /**
  * Helpers for tests that run several copies of the service in one consumer group (scale-out):
- * which partitions each copy owns over time (from its "partitions assigned" log lines), its metrics
- * (scraped from its own /metrics endpoint).
+ * which partitions each copy owns over time (from its "partitions assigned" / "partitions revoked" log
+ * lines: with cooperative rebalancing each one is a change, not the whole assignment), its metrics (scraped
+ * from its own /metrics endpoint).
  */
 import { type RunningService, startService } from "./ServiceProcess.ts"
 
 export interface Assignment {
   /** When the test saw the log line (epoch ms; polled every 100 ms). */
   readonly at: number
+  readonly kind: "assigned" | "revoked"
+  /** The partitions the line names. */
+  readonly changed: ReadonlyArray<number>
+  /** What the copy owns after it. */
   readonly partitions: ReadonlyArray<number>
 }
 
@@ -17,7 +22,7 @@ export interface GroupMember {
   readonly startedAt: number
   /** When the test first saw output of the process (startup time = this − startedAt). */
   readonly firstOutputAt: () => number | undefined
-  /** Every "partitions assigned" line seen so far, in order. */
+  /** Every assignment change seen so far, in order. */
   readonly assignments: () => ReadonlyArray<Assignment>
   /** The partitions of the last assignment (empty before the first one, or after a kill). */
   readonly owned: () => ReadonlyArray<number>
@@ -36,7 +41,7 @@ export interface GroupMember {
   readonly stopPolling: () => void
 }
 
-const assignedLine = /partitions assigned: ([^\n"]*)/g
+const assignmentLine = /partitions (assigned|revoked): ([^\n"]*)/g
 
 /** Starts `node dist/main.js run <pipeline>` and follows its assignments (the env needs HTTP_HOST=127.0.0.1). */
 export const startMember = (name: string, pipeline: string, env: Record<string, string>): GroupMember => {
@@ -60,9 +65,14 @@ export const startMember = (name: string, pipeline: string, env: Record<string, 
     if (end <= scanned) return
     const chunk = text.slice(scanned, end)
     scanned = end
-    for (const m of chunk.matchAll(assignedLine)) {
-      const partitions = [...m[1]!.matchAll(/:(\d+)(?=,|\s*$)/g)].map((x) => Number(x[1])).sort((a, b) => a - b)
-      assignments.push({ at: Date.now(), partitions })
+    for (const m of chunk.matchAll(assignmentLine)) {
+      const kind = m[1] as Assignment["kind"]
+      const changed = [...m[2]!.matchAll(/:(\d+)(?=,|\s*$)/g)].map((x) => Number(x[1])).sort((a, b) => a - b)
+      const before = assignments[assignments.length - 1]?.partitions ?? []
+      const partitions = kind === "assigned"
+        ? [...new Set([...before, ...changed])].sort((a, b) => a - b)
+        : before.filter((p) => !changed.includes(p))
+      assignments.push({ at: Date.now(), kind, changed, partitions })
     }
   }
   const timer = setInterval(scan, 100)
