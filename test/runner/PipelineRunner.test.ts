@@ -509,3 +509,73 @@ describe("runner, event-time sanity (TestClock)", () => {
     }).pipe(Effect.provide(brokerLayer(sink)))
   })
 })
+
+describe("runner, a transaction the group refuses for a partition still owned (cooperative rebalancing)", () => {
+  /** The in-memory broker, whose first `refusals` transactions with offsets are refused as the coordinator
+   * refuses a generation that moved on while they were in flight (the partitions stayed with the member). */
+  const refusingLayer = (refusals: { left: number }) =>
+    Layer.mergeAll(
+      PipelineRegistry.layer,
+      Layer.effect(
+        KafkaSink,
+        Effect.map(InMemoryBroker, (broker) => {
+          const real = broker.sink()
+          return KafkaSink.of({
+            ...real,
+            transactional: (id) =>
+              Effect.map(real.transactional(id), (producer) => ({
+                sendAndCommit: (records, commit) =>
+                  commit.offsets.length > 0 && refusals.left > 0
+                    ? Effect.sync(() => (refusals.left--, "stale" as const))
+                    : producer.sendAndCommit(records, commit)
+              }))
+          })
+        })
+      )
+    ).pipe(Layer.provideMerge(InMemoryBroker.layerWithKafka({ defaultPartitions: 1 })))
+
+  it.effect("the partition is read again from its checkpoint: every window comes out once, none lost", () => {
+    const refusals = { left: 2 }
+    return Effect.gen(function*() {
+      yield* (yield* KafkaAdmin).createTopics([{ topic, partitions: 1 }])
+      // Event times 0..189 s: three whole minutes close.
+      yield* (yield* KafkaSink).send(readings(0, 190))
+      const fiber = yield* Effect.forkChild(runJob(windowedJob({
+        name: "runner-test",
+        source: { groupId, topics: [topic], deadLetters },
+        decode,
+        windows: {
+          engine: makeWindowEngine<string, number, number, number>({
+            assigner: tumbling(60_000),
+            aggregator: Aggregator.count,
+            outOfOrdernessMs: 0,
+            idleTimeoutMs: 5_000
+          }),
+          toWindowRecord: (r: Reading, record) => ({
+            offset: Number(record.offset),
+            eventTime: r.at,
+            key: "all",
+            value: 1
+          })
+        },
+        output: {
+          _tag: "KafkaTransaction",
+          transactionalId: "runner-test-tx",
+          toRecords: (windows) => ({
+            records: windows.map((w) => ({ topic: "out", key: "all", value: `${w.window.start}:${w.result}` })),
+            rows: []
+          })
+        }
+      })))
+      for (let i = 0; i < 20; i++) {
+        yield* settle
+        yield* TestClock.adjust("100 millis")
+      }
+      assert.strictEqual(refusals.left, 0, "both refusals happened")
+      const out = (yield* InMemoryBroker).read("out").flat().map((r) => r.value?.toString())
+      assert.deepStrictEqual(out, ["0:60", "60000:60", "120000:60"])
+      assert.isUndefined(fiber.pollUnsafe(), "still running")
+      yield* Fiber.interrupt(fiber)
+    }).pipe(Effect.provide(refusingLayer(refusals)))
+  })
+})
