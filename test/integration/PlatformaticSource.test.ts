@@ -9,8 +9,8 @@ import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
 import { KafkaSource, type Subscription } from "../../src/kafka/KafkaSource.ts"
 import { kafkaBootstrap, uniqueName } from "../support/TestKafka.ts"
 
-/** KAFKA_CLIENT=platformatic services, optionally with KAFKA_GROUP_INSTANCE_ID. */
-const platformatic = (groupInstanceId?: string) =>
+/** KAFKA_CLIENT=platformatic services, optionally with KAFKA_GROUP_INSTANCE_ID or eager rebalancing. */
+const platformatic = (groupInstanceId?: string, rebalanceProtocol: "cooperative" | "eager" = "cooperative") =>
   Layer.fresh(
     Layer.mergeAll(kafkaSourceLayer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
       Layer.provideMerge(KafkaClient.layer),
@@ -18,6 +18,7 @@ const platformatic = (groupInstanceId?: string) =>
         KafkaConfig.layerWith({
           client: "platformatic",
           groupInstanceId: Option.fromNullishOr(groupInstanceId),
+          rebalanceProtocol,
           brokers: [kafkaBootstrap()]
         })
       )
@@ -92,7 +93,7 @@ describe("@platformatic/kafka source on the real local broker", () => {
   )
 
   it.live(
-    "a second member joins: the first's partitions are revoked, then the group splits them",
+    "eager rebalancing: a second member joins, all of the first's partitions are revoked, then the group splits them",
     () =>
       Effect.gen(function*() {
         const topic = uniqueName("pl-split")
@@ -113,7 +114,7 @@ describe("@platformatic/kafka source on the real local broker", () => {
         assert.deepStrictEqual(owned, [0, 1, 2, 3])
         assert.isAbove(ofA.partitions.length, 0)
         assert.isAbove(ofB.partitions.length, 0)
-      }).pipe(Effect.scoped, Effect.provide(platformatic())),
+      }).pipe(Effect.scoped, Effect.provide(platformatic(undefined, "eager"))),
     120_000
   )
 
