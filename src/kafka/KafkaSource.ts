@@ -197,7 +197,10 @@ export class KafkaSource extends Context.Service<KafkaSource, {
                   settings.partitionsConsumedConcurrently,
                 eachBatch: async ({ batch, heartbeat, isRunning, isStale }) => {
                   const tp = { topic: batch.topic, partition: batch.partition }
-                  await assignmentReady
+                  // Start offsets kept outside Kafka (PostgreSQL) may take long while their store is down:
+                  // the member heartbeats meanwhile, so it stays in the group (and a rebalance still ends
+                  // the wait) instead of being evicted and rejoining in a loop.
+                  await heartbeatingUntil(assignmentReady, () => heartbeat().catch(onlyRebalance))
                   const epoch = buffer.epochOf(tp)
                   if (!isRunning() || isStale()) return
                   const records = batch.messages.map((m): KafkaRecord => ({
@@ -284,6 +287,21 @@ const normaliseHeaders = (headers: IHeaders | undefined): Readonly<Record<string
   }
   return out ?? noHeaders
 }
+
+/** Waits for `ready`, calling `heartbeat` every second meanwhile; a heartbeat that throws ends the wait. */
+export const heartbeatingUntil = async (ready: Promise<void>, heartbeat: () => Promise<void>): Promise<void> => {
+  let settled = false
+  const done = ready.finally(() => (settled = true))
+  while (!settled) {
+    let timer: NodeJS.Timeout | undefined
+    const tick = new Promise<"tick">((resolve) => (timer = setTimeout(() => resolve("tick"), heartbeatWhileWaitingMs)))
+    const first = await Promise.race([done.then(() => "ready" as const), tick])
+    clearTimeout(timer)
+    if (first === "tick") await heartbeat()
+  }
+}
+
+const heartbeatWhileWaitingMs = 1_000
 
 /** kafkajs' errors that mean "rejoin the group now"; any other heartbeat failure is left to the next one. */
 const rebalanceErrors = new Set([

@@ -1,6 +1,6 @@
 import { PgClient } from "@effect/sql-pg"
 import { assert, describe, it } from "@effect/vitest"
-import { Context, Effect, Fiber, Layer, Redacted, Schedule } from "effect"
+import { Context, Effect, Fiber, Layer, Redacted, Schedule, Stream } from "effect"
 import { SqlClient } from "effect/sql"
 import { beforeAll } from "vitest"
 import { ecommerceGroups, type EcommerceSettings, ecommerceSettings } from "../../src/config/EcommerceConfig.ts"
@@ -9,12 +9,15 @@ import {
   type EcommerceRow,
   type EcommerceTransaction,
   emptySalesAggregates,
+  isFailedPayment,
   parseCents,
   toEcommerceRow
 } from "../../src/domain/EcommerceTransaction.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import type { KafkaRecord } from "../../src/kafka/KafkaRecord.ts"
 import { KafkaSink } from "../../src/kafka/KafkaSink.ts"
+import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
+import { partitionForKey } from "../../src/kafka/KeyPartitioner.ts"
 import { PipelineRegistry } from "../../src/observability/PipelineStats.ts"
 import { ecommerceSinksLayer, runEcommerceSinks } from "../../src/pipelines/ecommerce/EcommercePipeline.ts"
 import { EcommerceSimulator, type SimulatedEcommerceRecord } from "../../src/simulator/EcommerceSimulator.ts"
@@ -28,7 +31,7 @@ import {
   uniqueIndex
 } from "../support/LocalOpenSearch.ts"
 import { createTestDatabase, ensurePostgres } from "../support/LocalPostgres.ts"
-import { startService } from "../support/ServiceProcess.ts"
+import { type RunningService, startService } from "../support/ServiceProcess.ts"
 import { kafkaBootstrap, realKafkaLayer, uniqueName } from "../support/TestKafka.ts"
 import { settingsFrom, type TestEnv } from "../support/TestSettings.ts"
 
@@ -348,4 +351,151 @@ describe("ecommerce pipeline: real Kafka, PostgreSQL and OpenSearch", () => {
       }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
     300_000
   )
+
+  it.live(
+    "replicas join, are SIGKILLed, SIGTERMed and rejoin while input arrives: every payment alert exactly once, rows and aggregates equal the reference",
+    () =>
+      Effect.gen(function*() {
+        const { databaseUrl, settings } = scenario("eco-replicas")
+        // One transaction a second of event time: about 20 per partition and minute, most minutes with a failed payment.
+        const simulator = new EcommerceSimulator(91, 0)
+        const start = Date.UTC(2024, 2, 30, 12)
+        const total = 18_000
+        const input = Array.from({ length: total }, (_, i) => simulator.next(start + i * 1_000))
+        // Then one record a day later on each partition: every earlier minute closes.
+        const closing = [0, 1, 2].map((partition) => ({
+          partition,
+          record: simulator.next(start + total * 1_000 + 86_400_000)
+        }))
+        const partitionOf = new Map<string, number>([
+          ...input.map((r): [string, number] => [r.key, partitionForKey(r.key, 3)]),
+          ...closing.map(({ partition, record }): [string, number] => [record.key, partition])
+        ])
+        const valid = validRows([...input, ...closing.map((c) => c.record)])
+        const closedBefore = Math.floor((start + total * 1_000 + 86_400_000) / 60_000) * 60_000
+        const expected = new Map<string, number>()
+        for (const r of valid) {
+          const minute = Math.floor(r.transactionTime / 60_000) * 60_000
+          if (minute >= closedBefore || !isFailedPayment(r.paymentStatus)) continue
+          const key = `${settings.topic}/${partitionOf.get(r.transactionId)}/${new Date(minute).toISOString()}`
+          expected.set(key, (expected.get(key) ?? 0) + 1)
+        }
+
+        yield* (yield* KafkaAdmin).createTopics([{ topic: settings.topic, partitions: 3 }, {
+          topic: settings.alertsTopic,
+          partitions: 1
+        }])
+        const db = yield* database(databaseUrl)
+        const alerts: Array<KafkaRecord> = []
+        yield* Effect.forkScoped(readAll(settings.alertsTopic, alerts))
+        const env = {
+          KAFKA_BOOTSTRAP_SERVERS: kafkaBootstrap(),
+          ECOMMERCE_TOPIC: settings.topic,
+          ECOMMERCE_GROUP_ID: settings.groupId,
+          PAYMENT_ALERTS_TOPIC: settings.alertsTopic,
+          PAYMENT_ALERTS_TRANSACTIONAL_ID: settings.alertsTransactionalId,
+          DATABASE_URL: databaseUrl,
+          SEARCH_URL: settings.search.url,
+          SEARCH_INDEX: settings.search.index,
+          LOG_LEVEL: "Warn"
+        }
+        const replicas: Array<{ readonly name: string; readonly service: RunningService }> = []
+        yield* Effect.addFinalizer(() => Effect.sync(() => replicas.forEach((r) => r.service.child.kill("SIGKILL"))))
+        /** a and b have stable instance ids (a StatefulSet's pods); c is a dynamic member. */
+        const run = (replica: "a" | "b" | "c") =>
+          Effect.sync(() => {
+            const service = startService(["run", "ecommerce"], {
+              ...env,
+              KAFKA_CLIENT_ID: `ecommerce-${replica}`,
+              ...(replica === "c" ? {} : { KAFKA_GROUP_INSTANCE_ID: `pod-${replica}` })
+            })
+            replicas.push({ name: replica, service })
+          })
+        const terminated: Array<RunningService> = []
+        const stop = (replica: string, signal: NodeJS.Signals) =>
+          Effect.promise(() =>
+            Promise.all(
+              replicas.filter((r) => r.name === replica && r.service.child.exitCode === null).map((r) => {
+                if (signal === "SIGTERM") terminated.push(r.service)
+                r.service.child.kill(signal)
+                return r.service.exited
+              })
+            )
+          )
+
+        // The feed: 600 records every second (10 minutes of event time), 30 s in all.
+        const sink = yield* KafkaSink
+        let fed = 0
+        const feeder = yield* Effect.forkScoped(Effect.gen(function*() {
+          for (let i = 0; i < input.length; i += 600) {
+            yield* sink.send(
+              input.slice(i, i + 600).map((r) => ({ topic: settings.topic, key: r.key, value: r.value }))
+            )
+            fed = i + 600
+            yield* Effect.sleep("1 second")
+          }
+          yield* sink.send(
+            closing.map(({ partition, record }) => ({
+              topic: settings.topic,
+              partition,
+              key: record.key,
+              value: record.value
+            }))
+          )
+        }))
+        yield* run("a")
+        const changes: ReadonlyArray<readonly [string, Effect.Effect<unknown>]> = [
+          ["b joins", run("b")],
+          ["a is SIGKILLed", stop("a", "SIGKILL")],
+          ["a restarts as the same instance", run("a")],
+          ["c joins", run("c")],
+          ["b leaves (SIGTERM)", stop("b", "SIGTERM")],
+          ["a is SIGKILLed", stop("a", "SIGKILL")],
+          ["a restarts", run("a")],
+          ["b rejoins", run("b")]
+        ]
+        for (const [what, change] of changes) {
+          yield* Effect.sleep("3 seconds")
+          yield* change
+          console.log(`[ecommerce replicas] ${what}: ${alerts.length} alerts, ${fed} records fed`)
+        }
+        assert.isBelow(fed, input.length, "every change happened while input was still arriving")
+        yield* Fiber.join(feeder)
+        yield* waitFor("every alert", Effect.sync(() => alerts.length >= expected.size), "120 seconds")
+        yield* waitFor(
+          "PostgreSQL",
+          Effect.map(db.storedOffsets(ecommerceGroups(settings.groupId).postgres), (n) => n === valid.length),
+          "120 seconds"
+        )
+        yield* waitFor(
+          "the index",
+          Effect.promise(() => countDocuments(searchUrl(), settings.search.index).then((n) => n === valid.length)),
+          "120 seconds"
+        )
+        yield* Effect.sleep("5 seconds") // time for a duplicate to show up, if there were one
+
+        const seen = new Map<string, number>()
+        for (const a of alerts) {
+          const key = a.key!.toString()
+          seen.set(key, (seen.get(key) ?? 0) + 1)
+          assert.strictEqual(JSON.parse(a.value!.toString()).failedPayments, expected.get(key), key)
+        }
+        assert.deepStrictEqual([...seen].filter(([, n]) => n > 1), [], "no alert twice")
+        assert.deepStrictEqual([...seen.keys()].sort(), [...expected.keys()].sort(), "every expected alert")
+        yield* assertDatabaseMatches(db, valid)
+        yield* assertIndexMatches(settings.search.index, valid)
+        // SIGTERM mid-stream (mid-transaction, or mid-rebalance) is a clean stop within the grace period.
+        for (const t of terminated) assert.strictEqual(yield* Effect.promise(() => t.exited), 0)
+      }).pipe(Effect.scoped, Effect.provide(realKafkaLayer())),
+    300_000
+  )
 })
+
+/** Every record of `topic`, as a read-committed consumer sees them (aborted transactions never show). */
+const readAll = (topic: string, into: Array<KafkaRecord>) =>
+  Effect.gen(function*() {
+    const sub = yield* (yield* KafkaSource).subscribe({ groupId: uniqueName("alerts-reader"), topics: [topic] })
+    return yield* sub.events.pipe(
+      Stream.runForEach((e) => Effect.sync(() => e._tag === "Batch" && into.push(...e.records)))
+    )
+  }).pipe(Effect.scoped)
