@@ -22,6 +22,13 @@ export interface SubscribeOptions {
    * database transaction as a sink's rows). Partitions it leaves out start at the group's commit.
    */
   readonly startOffsets?: StartOffsets | undefined
+  /**
+   * Resolves once the subscriber holds nothing unwritten from partitions it no longer owns (see
+   * `Subscription.owns`). Before letting the group move partitions away, the source waits for it
+   * (bounded), so no other member writes for a partition while this one still does (platformatic; the
+   * other sources release at once).
+   */
+  readonly drainRevoked?: (() => Promise<void>) | undefined
 }
 
 export type StartOffsets = (
@@ -97,6 +104,11 @@ export interface Subscription {
    * every rebalance restarts every partition anyway.
    */
   readonly rewind?: ((partitions: ReadonlyArray<TopicPartition>) => Effect.Effect<void>) | undefined
+  /**
+   * True while the partition is assigned in the epoch given (if any; see `RecordBatch.epoch`): false as
+   * soon as the source has revoked it, before the `Revoked` event reaches the subscriber.
+   */
+  readonly owns: (partition: TopicPartition & { readonly epoch?: number | undefined }) => boolean
 }
 
 /** Consumes topics as a member of a consumer group. */

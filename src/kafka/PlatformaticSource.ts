@@ -41,6 +41,8 @@ const clientFetchMaxBytes = 50 * 1024 * 1024
 const rebalanceTimeoutMs = 60_000
 const noUserData = Buffer.alloc(0)
 const metadataMaxAgeMs = 5 * 60_000
+/** How long a rebalance waits at most for this member to finish writing what it read from revoked partitions. */
+const revocationDrainMs = 30_000
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms))
 
@@ -116,10 +118,13 @@ export const platformaticSourceLayer = Layer.effect(
         metadataMaxAge: metadataMaxAgeMs,
         maxBytesPerPartition: settings.maxBytesPerPartition,
         protocols: [cooperative ? { name: "cooperative-sticky", version: 3 } : { name: "roundrobin", version: 1 }],
-        // Runs right before every JoinGroup the consumer sends (the user data itself is unused).
+        // Runs right before every JoinGroup the consumer sends (the user data itself is unused): what this
+        // member gives up is released once the pipeline has written what it read from it (bounded).
         protocolsMetadata: () => {
           dropUnclaimed()
-          return noUserData
+          return options.drainRevoked === undefined
+            ? noUserData
+            : Promise.race([options.drainRevoked(), sleep(revocationDrainMs)]).then(() => noUserData)
         }
       })
       // Fetches long-poll: on connections of their own they never hold up a heartbeat or a commit.

@@ -145,6 +145,7 @@ export class SubscriptionBuffer {
       commit,
       bufferedRecords: Effect.sync(() => this.gate.size),
       bufferedBytes: Effect.sync(() => this.bytes.size),
+      owns: (partition) => this.isCurrent(partition),
       ...(connection === undefined ? {} : { connection })
     }
   }

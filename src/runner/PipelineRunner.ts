@@ -30,7 +30,7 @@ import {
   type TopicPartition
 } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
-import { KafkaSource } from "../kafka/KafkaSource.ts"
+import { KafkaSource, type Subscription } from "../kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
 import { applySpan, prepareSpan, writeSpan } from "../observability/StageSpans.ts"
 import type { SchemaRegistryError } from "../schema-registry/SchemaRegistryError.ts"
@@ -77,6 +77,32 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       ? yield* sink.transactional(output.transactionalId)
       : undefined
 
+    // ---- revoked partitions: written out before the group moves them ----
+    /** Steps prepared and not yet written, per partition and the epoch their records were read under. */
+    const unwritten = new Map<string, { readonly offset: CommitOffset; count: number }>()
+    let drainWaiters: Array<() => void> = []
+    let owns: Subscription["owns"] = () => true
+    const isDrained = () => {
+      for (const { offset } of unwritten.values()) if (!owns(offset)) return false
+      return true
+    }
+    const track = (offsets: ReadonlyArray<CommitOffset>, delta: 1 | -1) => {
+      for (const o of offsets) {
+        const key = `${partitionKey(o)}@${o.epoch ?? ""}`
+        const entry = unwritten.get(key) ?? { offset: o, count: 0 }
+        entry.count += delta
+        if (entry.count > 0) unwritten.set(key, entry)
+        else unwritten.delete(key)
+      }
+      if (delta < 0 && drainWaiters.length > 0 && isDrained()) {
+        const waiters = drainWaiters
+        drainWaiters = []
+        for (const w of waiters) w()
+      }
+    }
+    /** For the source, before it lets the group move partitions: nothing read from them is left unwritten. */
+    const drainRevoked = () => new Promise<void>((resolve) => (isDrained() ? resolve() : drainWaiters.push(resolve)))
+
     // The source calls `startOffsets` from its own fiber: it runs with the job's services.
     const services = yield* Effect.context<R>()
     const subscription = yield* source.subscribe({
@@ -84,6 +110,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       topics,
       fromBeginning: job.source.fromBeginning,
       partitionsConsumedConcurrently: job.source.parallelism,
+      drainRevoked,
       startOffsets: output._tag === "StoredOffsets"
         ? (partitions) =>
           output.startOffsets(partitions).pipe(
@@ -92,6 +119,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
           )
         : undefined
     })
+    owns = subscription.owns
     const committer = makeOffsetCommitter(subscription, stats, job.commitIntervalMs ?? 1_000)
     stats.attachSource({ groupId, topics, connection: subscription.connection })
     stats.describe({ sources: topics, stages: ["decode", windows ? "windows" : "write"], ...job.topology })
@@ -156,12 +184,22 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         }
         const now = yield* Clock.currentTimeMillis
         const steps: Array<Step<Item>> = []
-        const push = (step: Step<Item>) =>
-          steps.push(
-            step._tag === "Write"
-              ? { ...step, offsets: withEpochs(step.offsets), ...(membership === undefined ? {} : { membership }) }
-              : step
-          )
+        const push = (step: Step<Item>) => {
+          if (step._tag !== "Write") return steps.push(step)
+          const offsets = withEpochs(step.offsets)
+          track(offsets, 1)
+          return steps.push({ ...step, offsets, ...(membership === undefined ? {} : { membership }) })
+        }
+        // Partitions the source revoked since (their Revoked event may still be queued behind batches): their
+        // state goes now, so nothing more is prepared for them once the group may move them.
+        if (window !== undefined) {
+          for (const [key, epoch] of epochs) {
+            const [topic, partition] = [key.slice(0, key.lastIndexOf(":")), Number(key.slice(key.lastIndexOf(":") + 1))]
+            if (owns({ topic, partition, epoch })) continue
+            epochs.delete(key)
+            window.onAssignment({ _tag: "Revoked", partitions: [{ topic, partition }] }, now)
+          }
+        }
         // A map job with an at-least-once or transactional output writes waiting batches together.
         const grouping = window === undefined && output._tag !== "StoredOffsets"
         let waiting: Array<RecordBatch> = []
@@ -174,6 +212,8 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
             flush()
             push(window === undefined ? tick : window.onTick(now) as Step<Item>)
           } else if (event._tag === "Batch") {
+            // Revoked since it was fetched: its new owner reads it.
+            if (!owns(event)) continue
             if (event.epoch !== undefined) epochs.set(partitionKey(event), event.epoch)
             yield* consumed(event)
             if (grouping) waiting.push(event)
@@ -307,6 +347,10 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
 
     const write = (step: Step<Item>): Effect.Effect<ReadonlyArray<CommitOffset> | Step<Item>, unknown, R> => {
       if (step._tag !== "Write") return Effect.succeed(step)
+      // Every partition of it revoked while it waited: its records are the new owner's to write.
+      if (step.offsets.length > 0 && !step.offsets.some(owns)) {
+        return Effect.sync(() => (track(step.offsets, -1), []))
+      }
       return Effect.gen(function*() {
         yield* handleMalformed(
           stats,
@@ -322,6 +366,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         }
         return yield* writeOutput(step)
       }).pipe(
+        Effect.ensuring(Effect.sync(() => track(step.offsets, -1))),
         // A step that started is finished (written, acknowledged) before shutdown takes effect.
         Effect.uninterruptible,
         writeSpan(job.name, step),

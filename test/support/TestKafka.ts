@@ -1,10 +1,10 @@
 import { Layer } from "effect"
 import { randomUUID } from "node:crypto"
 import { inject } from "vitest"
-import { KafkaConfig } from "../../src/config/KafkaConfig.ts"
+import { KafkaConfig, type KafkaSettings } from "../../src/config/KafkaConfig.ts"
 import { KafkaAdmin } from "../../src/kafka/KafkaAdmin.ts"
 import { KafkaClient } from "../../src/kafka/KafkaClient.ts"
-import { kafkaSinkLayer } from "../../src/kafka/KafkaLayer.ts"
+import { kafkaSinkLayer, kafkaSourceLayer } from "../../src/kafka/KafkaLayer.ts"
 import { KafkaSource } from "../../src/kafka/KafkaSource.ts"
 
 /** The real local broker started by scripts/kafka.sh (see test/support/globalSetup.ts). */
@@ -30,6 +30,20 @@ export const realKafkaLayer = (
         ...settings,
         client: "kafkajs",
         brokers: settings.brokers ?? [kafkaBootstrap()]
+      }))
+    )
+  )
+
+/** The services as the service builds them with KAFKA_CLIENT=platformatic (the default), over the real local broker. */
+export const platformaticKafkaLayer = (settings: Partial<Omit<KafkaSettings, "brokers" | "client">> = {}) =>
+  Layer.fresh(
+    Layer.mergeAll(kafkaSourceLayer, kafkaSinkLayer, KafkaAdmin.layer).pipe(
+      Layer.provideMerge(KafkaClient.layer),
+      Layer.provideMerge(KafkaConfig.layerWith({
+        producerClient: "platformatic",
+        ...settings,
+        client: "platformatic",
+        brokers: [kafkaBootstrap()]
       }))
     )
   )
