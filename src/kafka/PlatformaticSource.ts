@@ -124,7 +124,7 @@ export const platformaticSourceLayer = Layer.effect(
           dropUnclaimed()
           return options.drainRevoked === undefined
             ? noUserData
-            : Promise.race([options.drainRevoked(), sleep(revocationDrainMs)]).then(() => noUserData)
+            : Promise.race([options.drainRevoked(), sleep(revocationDrainMs), closing]).then(() => noUserData)
         }
       })
       // Fetches long-poll: on connections of their own they never hold up a heartbeat or a commit.
@@ -141,6 +141,9 @@ export const platformaticSourceLayer = Layer.effect(
       )
 
       let closed = false
+      let close: () => void = () => undefined
+      /** Settles when the subscription closes: a rebalance waiting for the pipeline to drain stops waiting. */
+      const closing = new Promise<void>((resolve) => (close = resolve))
       let fenced: KafkaError | undefined
       const positions = new Map<string, Position>()
       const runningNodes = new Set<number>()
@@ -407,6 +410,7 @@ export const platformaticSourceLayer = Layer.effect(
         () =>
           Effect.promise(async () => {
             closed = true
+            close()
             // Lets a fetch loop waiting for room return, so nothing holds up leaving the group.
             buffer.close()
             await consumer.close().catch(() => undefined)

@@ -360,7 +360,7 @@ describe("ecommerce pipeline: real Kafka, PostgreSQL and OpenSearch", () => {
         // One transaction a second of event time: about 20 per partition and minute, most minutes with a failed payment.
         const simulator = new EcommerceSimulator(91, 0)
         const start = Date.UTC(2024, 2, 30, 12)
-        const total = 18_000
+        const total = 24_000
         const input = Array.from({ length: total }, (_, i) => simulator.next(start + i * 1_000))
         // Then one record a day later on each partition: every earlier minute closes.
         const closing = [0, 1, 2].map((partition) => ({
@@ -423,7 +423,7 @@ describe("ecommerce pipeline: real Kafka, PostgreSQL and OpenSearch", () => {
             )
           )
 
-        // The feed: 600 records every second (10 minutes of event time), 30 s in all.
+        // The feed: 600 records every second (10 minutes of event time), 40 s in all.
         const sink = yield* KafkaSink
         let fed = 0
         const feeder = yield* Effect.forkScoped(Effect.gen(function*() {
@@ -452,7 +452,10 @@ describe("ecommerce pipeline: real Kafka, PostgreSQL and OpenSearch", () => {
           ["b leaves (SIGTERM)", stop("b", "SIGTERM")],
           ["a is SIGKILLed", stop("a", "SIGKILL")],
           ["a restarts", run("a")],
-          ["b rejoins", run("b")]
+          ["b rejoins", run("b")],
+          ["c leaves (SIGTERM)", stop("c", "SIGTERM")],
+          ["b is SIGKILLed", stop("b", "SIGKILL")],
+          ["b restarts", run("b")]
         ]
         for (const [what, change] of changes) {
           yield* Effect.sleep("3 seconds")
