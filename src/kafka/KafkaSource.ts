@@ -302,14 +302,14 @@ const normaliseHeaders = (headers: IHeaders | undefined): Readonly<Record<string
 
 /** Waits for `ready`, calling `heartbeat` every second meanwhile; a heartbeat that throws ends the wait. */
 export const heartbeatingUntil = async (ready: Promise<void>, heartbeat: () => Promise<void>): Promise<void> => {
-  let settled = false
-  const done = ready.finally(() => (settled = true))
-  while (!settled) {
+  const done = ready.then(() => "ready" as const)
+  for (;;) {
     let timer: NodeJS.Timeout | undefined
     const tick = new Promise<"tick">((resolve) => (timer = setTimeout(() => resolve("tick"), heartbeatWhileWaitingMs)))
-    const first = await Promise.race([done.then(() => "ready" as const), tick])
+    const first = await Promise.race([done, tick])
     clearTimeout(timer)
-    if (first === "tick") await heartbeat()
+    if (first === "ready") return
+    await heartbeat()
   }
 }
 

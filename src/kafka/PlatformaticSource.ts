@@ -141,9 +141,8 @@ export const platformaticSourceLayer = Layer.effect(
       )
 
       let closed = false
-      let close: () => void = () => undefined
       /** Settles when the subscription closes: a rebalance waiting for the pipeline to drain stops waiting. */
-      const closing = new Promise<void>((resolve) => (close = resolve))
+      const { promise: closing, resolve: close } = Promise.withResolvers<void>()
       let fenced: KafkaError | undefined
       const positions = new Map<string, Position>()
       const runningNodes = new Set<number>()

@@ -81,7 +81,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
     /** Steps prepared and not yet written, per partition and the epoch their records were read under. */
     const unwritten = new Map<string, { readonly offset: CommitOffset; count: number }>()
     let drainWaiters: Array<() => void> = []
-    let owns: Subscription["owns"] = () => true
+    let owns: Subscription["owns"] = ownsEverything
     const isDrained = () => {
       for (const { offset } of unwritten.values()) if (!owns(offset)) return false
       return true
@@ -426,6 +426,9 @@ const trackAssignment = (stats: PipelineStats, event: Assignment) =>
     yield* stats.assignment(event._tag, event.partitions)
     yield* Effect.logInfo(`${stats.name}: partitions ${event._tag.toLowerCase()}: ${names.join(", ")}`)
   })
+
+/** Until the source subscribes, no partition has moved away. */
+const ownsEverything: Subscription["owns"] = () => true
 
 /** The next offset to read after each partition's last batch (one entry per partition). */
 const offsetsAfter = (batches: ReadonlyArray<RecordBatch>): Array<CommitOffset> => {

@@ -63,6 +63,8 @@ export const makePartitions = <K, V, S, Out>(
     // replaying p after a restart reaches the same verdicts (docs/window-semantics.md, "Lateness").
     let judge = Math.max(ps.clock.effective, ps.clock.watermark)
     const ooo = watermarks.outOfOrdernessMs
+    // The part of `judge` that a replay reproduces exactly: p's own records since assignment.
+    let own = ps.clock.maxEventTime - ooo
     const replayEnd = ps.replayEnd
     windowing.beginBatch(ps)
     let maxT = -Infinity
@@ -76,10 +78,11 @@ export const makePartitions = <K, V, S, Out>(
       ps.lastOffset = offset
       counters.processed++
       const t = r.eventTime
-      const missed = windowing.add(ps, r, judge, offset < replayEnd)
+      const missed = windowing.add(ps, r, judge, offset < replayEnd, own)
       if (t > maxT) {
         maxT = t
         if (t - ooo > judge) judge = t - ooo
+        if (t - ooo > own) own = t - ooo
       }
       if (missed !== undefined) {
         counters.late++

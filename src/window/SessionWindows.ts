@@ -46,7 +46,13 @@ export const makeSessionWindows = <K, V, Acc, Out>(
     }
   }
 
-  const add = (ps: State, r: WindowRecord<K, V>, judge: number, replay: boolean): Array<Window> | undefined => {
+  const add = (
+    ps: State,
+    r: WindowRecord<K, V>,
+    judge: number,
+    replay: boolean,
+    own: number
+  ): Array<Window> | undefined => {
     const t = r.eventTime
     const cs = t
     const ce = t + gap
@@ -59,9 +65,10 @@ export const makeSessionWindows = <K, V, Acc, Out>(
         const s = list[j]!
         // A session past its lateness for this record is closed to it, purged yet or not (that
         // depends on the other partitions): the same verdict in every run (see Partitions.ingest).
-        // A replayed record is judged against the restored watermark, higher than the one it met
-        // before the restart: it merges as it did then, into whatever overlaps and is still kept.
-        if (s.start < ce && cs < s.end && (replay || s.end + L > judge)) {
+        // A replayed record met a lower E_p before the restart than the restored one, so only p's
+        // own watermark can close a session to it: one it closed then stays closed (the record
+        // opened a separate session, which may still be kept); one open then is still open.
+        if (s.start < ce && cs < s.end && s.end + L > (replay ? own : judge)) {
           if (target === undefined) {
             target = s
           } else {
@@ -82,9 +89,13 @@ export const makeSessionWindows = <K, V, Acc, Out>(
       list.length = w
     }
     if (target === undefined) {
-      // Replayed records are never late for sessions: a session's first record can lie long before
-      // the restored watermark (docs/window-semantics.md, "Session windows").
-      if (ce + L <= judge && !replay) return [{ start: cs, end: ce }]
+      // Not against the restored watermark: a session's first record can lie long before it. Late
+      // by p's own watermark: late before the restart too, and reported then.
+      if (ce + L <= (replay ? own : judge)) {
+        if (!replay) return [{ start: cs, end: ce }]
+        counters.replayed++
+        return undefined
+      }
       target = {
         key: r.key,
         start: cs,

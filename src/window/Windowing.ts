@@ -53,13 +53,16 @@ export interface Windowing<K, V, S, Out> {
   /**
    * Folds a new record into its windows: it is late for a window with `end + L <= judge` (the higher
    * of E_p before the batch and p's watermark just before the record); `replay` when its offset is
-   * below the partition's replay end. Returns the windows it missed if it was late for any.
+   * below the partition's replay end; `own` = p's watermark just before the record from the records
+   * processed since assignment alone (no restored floor). Returns the windows it missed if it was
+   * late for any.
    */
   readonly add: (
     ps: PartitionState<S>,
     record: WindowRecord<K, V>,
     judge: number,
-    replay: boolean
+    replay: boolean,
+    own: number
   ) => ReadonlyArray<Window> | undefined
   /** Emits what E_p has made due, then purges the windows past their allowed lateness. */
   readonly fire: (ps: PartitionState<S>, out: Array<Firing<K, Out>>) => void

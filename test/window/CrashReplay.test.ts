@@ -51,7 +51,7 @@ describe("WindowEngine: restart from a checkpoint older than the rows written (c
     const cfg = config(s, session(gap))
     const r = crashReplayCheck(cfg, buildSteps(cfg.partitions, evs, 0), s, false)
     assert.isTrue(r.ok, r.reason)
-  }, { arbitrary: { runs: 300 } })
+  }, { arbitrary: { runs: 2000 } })
 
   // Found by the property above, before a record was judged against its own partition's watermark.
   it("a record more out of order than the bound, read after the committed checkpoint", () => {

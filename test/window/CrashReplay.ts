@@ -69,12 +69,43 @@ interface Sink {
 
 const makeSink = (): Sink => ({ writes: [], rows: new Map(), late: new Set() })
 
+/** Rows of this key are the end-of-input marker's, not the input's. */
+const markerKey = -1
+
 const write = (sink: Sink, o: Output, life: number): void => {
   for (const f of o.fired) {
+    if (f.key === markerKey) continue
     sink.writes.push({ id: rowId(f), records: f.result, life })
     sink.rows.set(rowId(f), f.result)
   }
   for (const l of o.late) sink.late.add(recordId(l.partition, l.record.offset))
+}
+
+/** Never poorer: the final row of a window contains every row written for it before. */
+const poorer = (sink: Sink): string | undefined => {
+  for (const w of sink.writes) {
+    const final = new Set(sink.rows.get(w.id))
+    const missing = w.records.filter((r) => !final.has(r))
+    if (missing.length > 0) {
+      return `${w.id}: life ${w.life} wrote [${w.records}], the sink ends with [${[...final]}] (lost ${missing})`
+    }
+  }
+  return undefined
+}
+
+/**
+ * The input ends: one record per partition far past every event time fires what is still open (a
+ * session merged late in the log would otherwise never be written, and the sink would keep the row
+ * of an earlier firing). Its rows and record ids are left out of every comparison.
+ */
+const endOfInput = (engine: Engine, sink: Sink, partitions: number, steps: ReadonlyArray<Step>, life: number) => {
+  const end = steps.reduce((m, s) => Math.max(m, ...(s._tag === "batch" ? s.records.map((r) => r.eventTime) : [])), 0)
+  const now = steps.length === 0 ? 0 : steps[steps.length - 1]!.now
+  for (let p = 0; p < partitions; p++) {
+    const offset = steps.reduce((n, s) => s._tag === "batch" && s.partition === p ? n + s.records.length : n, 0)
+    const marker: Rec = { partition: p, offset, eventTime: end + 1_000_000, key: markerKey, value: -1 }
+    write(sink, engine.process(p, [marker], now + 1), life)
+  }
 }
 
 export interface CrashScenario {
@@ -116,6 +147,11 @@ export const crashReplayCheck = (
   for (let p = 0; p < P; p++) clean.assign(p)
   const cleanSink = makeSink()
   for (const s of steps) write(cleanSink, clean.process(s.partition, s.records, s.now), 0)
+  endOfInput(clean, cleanSink, P, steps, 0)
+  // Documented limitation (docs/window-semantics.md, Limitations): a session re-opened over one closed
+  // to its records can end with the same start, and the sink keeps one row per start. Such input makes
+  // a run without any crash "poorer" already; the invariants below are about what a crash adds.
+  if (!exact && poorer(cleanSink) !== undefined) return { ok: true }
 
   // Life 1, up to the crash.
   const sink = makeSink()
@@ -162,18 +198,10 @@ export const crashReplayCheck = (
     const [q, p] = open[(sc.choices.length === 0 ? 0 : sc.choices[n % sc.choices.length]!) % open.length]!
     write(sink, b.process(p, q.shift()!, ++now), 2)
   }
+  endOfInput(b, sink, P, steps, 2)
 
-  // Never poorer: the final row of a window contains every row written for it before.
-  for (const w of sink.writes) {
-    const final = new Set(sink.rows.get(w.id))
-    const missing = w.records.filter((r) => !final.has(r))
-    if (missing.length > 0) {
-      return {
-        ok: false,
-        reason: `${w.id}: life ${w.life} wrote [${w.records}], the sink ends with [${[...final]}] (lost ${missing})`
-      }
-    }
-  }
+  const lost = poorer(sink)
+  if (lost !== undefined) return { ok: false, reason: lost }
   if (!exact) return { ok: true }
   // Exact: the rows of the run without the crash.
   for (const [id, records] of cleanSink.rows) {
