@@ -30,7 +30,7 @@ import {
   type TopicPartition
 } from "../kafka/KafkaRecord.ts"
 import { KafkaSink } from "../kafka/KafkaSink.ts"
-import { KafkaSource, type Subscription } from "../kafka/KafkaSource.ts"
+import { KafkaSource } from "../kafka/KafkaSource.ts"
 import { PipelineRegistry, type PipelineStats } from "../observability/PipelineStats.ts"
 import { applySpan, prepareSpan, writeSpan } from "../observability/StageSpans.ts"
 import type { SchemaRegistryError } from "../schema-registry/SchemaRegistryError.ts"
@@ -39,6 +39,7 @@ import { deadLetterTopic, handleMalformed, handleOversizeOutputs } from "./DeadL
 import type { Job, Rows } from "./Job.ts"
 import { makeOffsetCommitter } from "./OffsetCommitter.ts"
 import { rejectedKind, type Rejection, writeSettingAside } from "./RejectedItems.ts"
+import { makeUnwrittenSteps } from "./UnwrittenSteps.ts"
 import { type Assignment, type Step, tick, windowStage } from "./WindowStage.ts"
 
 /**
@@ -77,31 +78,8 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       ? yield* sink.transactional(output.transactionalId)
       : undefined
 
-    // ---- revoked partitions: written out before the group moves them ----
-    /** Steps prepared and not yet written, per partition and the epoch their records were read under. */
-    const unwritten = new Map<string, { readonly offset: CommitOffset; count: number }>()
-    let drainWaiters: Array<() => void> = []
-    let owns: Subscription["owns"] = ownsEverything
-    const isDrained = () => {
-      for (const { offset } of unwritten.values()) if (!owns(offset)) return false
-      return true
-    }
-    const track = (offsets: ReadonlyArray<CommitOffset>, delta: 1 | -1) => {
-      for (const o of offsets) {
-        const key = `${partitionKey(o)}@${o.epoch ?? ""}`
-        const entry = unwritten.get(key) ?? { offset: o, count: 0 }
-        entry.count += delta
-        if (entry.count > 0) unwritten.set(key, entry)
-        else unwritten.delete(key)
-      }
-      if (delta < 0 && drainWaiters.length > 0 && isDrained()) {
-        const waiters = drainWaiters
-        drainWaiters = []
-        for (const w of waiters) w()
-      }
-    }
-    /** For the source, before it lets the group move partitions: nothing read from them is left unwritten. */
-    const drainRevoked = () => new Promise<void>((resolve) => (isDrained() ? resolve() : drainWaiters.push(resolve)))
+    // Revoked partitions are written out before the group moves them.
+    const unwritten = makeUnwrittenSteps()
 
     // The source calls `startOffsets` from its own fiber: it runs with the job's services.
     const services = yield* Effect.context<R>()
@@ -110,7 +88,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       topics,
       fromBeginning: job.source.fromBeginning,
       partitionsConsumedConcurrently: job.source.parallelism,
-      drainRevoked,
+      drainRevoked: unwritten.drainRevoked,
       startOffsets: output._tag === "StoredOffsets"
         ? (partitions) =>
           output.startOffsets(partitions).pipe(
@@ -119,7 +97,8 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
           )
         : undefined
     })
-    owns = subscription.owns
+    const owns = subscription.owns
+    unwritten.follow(owns)
     const committer = makeOffsetCommitter(subscription, stats, job.commitIntervalMs ?? 1_000)
     stats.attachSource({ groupId, topics, connection: subscription.connection })
     stats.describe({ sources: topics, stages: ["decode", windows ? "windows" : "write"], ...job.topology })
@@ -187,7 +166,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         const push = (step: Step<Item>) => {
           if (step._tag !== "Write") return steps.push(step)
           const offsets = withEpochs(step.offsets)
-          track(offsets, 1)
+          unwritten.add(offsets)
           return steps.push({ ...step, offsets, ...(membership === undefined ? {} : { membership }) })
         }
         // Partitions the source revoked since (their Revoked event may still be queued behind batches): their
@@ -349,7 +328,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
       if (step._tag !== "Write") return Effect.succeed(step)
       // Every partition of it revoked while it waited: its records are the new owner's to write.
       if (step.offsets.length > 0 && !step.offsets.some(owns)) {
-        return Effect.sync(() => (track(step.offsets, -1), []))
+        return Effect.sync(() => (unwritten.remove(step.offsets), []))
       }
       return Effect.gen(function*() {
         yield* handleMalformed(
@@ -366,7 +345,7 @@ export const runJob = <A, Item, E, R>(job: Job<A, Item, E, R>) =>
         }
         return yield* writeOutput(step)
       }).pipe(
-        Effect.ensuring(Effect.sync(() => track(step.offsets, -1))),
+        Effect.ensuring(Effect.sync(() => unwritten.remove(step.offsets))),
         // A step that started is finished (written, acknowledged) before shutdown takes effect.
         Effect.uninterruptible,
         writeSpan(job.name, step),
@@ -426,9 +405,6 @@ const trackAssignment = (stats: PipelineStats, event: Assignment) =>
     yield* stats.assignment(event._tag, event.partitions)
     yield* Effect.logInfo(`${stats.name}: partitions ${event._tag.toLowerCase()}: ${names.join(", ")}`)
   })
-
-/** Until the source subscribes, no partition has moved away. */
-const ownsEverything: Subscription["owns"] = () => true
 
 /** The next offset to read after each partition's last batch (one entry per partition). */
 const offsetsAfter = (batches: ReadonlyArray<RecordBatch>): Array<CommitOffset> => {
